@@ -1,0 +1,222 @@
+//! The write side's protocol: load, decide, conditional write on the version, with
+//! optimistic concurrency (`If-Match`), bounded retries, and idempotency keys kept in the
+//! same transaction as the write.
+
+use crate::http::{Problem, json_response};
+use crate::store::{Condition, Item, Key, Table, Write, from_item, to_item};
+use crate::{Error, Result};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// How many times a command without `If-Match` retries after losing a race.
+pub const MAX_ATTEMPTS: u32 = 8;
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// The key prefix of idempotency records; trigger ACLs map them to no event.
+pub const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
+
+/// A stored aggregate: its state plus the bookkeeping every write model item carries.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record<S> {
+    pub pk: String,
+    pub sk: String,
+    pub version: u64,
+    pub updated_at: String,
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+    #[serde(default)]
+    pub causation_id: Option<String>,
+    #[serde(flatten)]
+    pub state: S,
+}
+
+/// An idempotency key, scoped to a caller, with the fingerprint of the request it first came with.
+#[derive(Clone, Debug)]
+pub struct Idempotency {
+    pub key: Key,
+    pub fingerprint: String,
+}
+
+impl Idempotency {
+    pub fn new(scope: &str, key: &str, method: &str, path: &str, body: &[u8]) -> Self {
+        let mut hash = Sha256::new();
+        for part in [method.as_bytes(), path.as_bytes(), body] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        let fingerprint = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Idempotency { key: Key::new(format!("{IDEMPOTENCY_PREFIX}{scope}#{key}"), "#"), fingerprint }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdempotencyRecord {
+    pk: String,
+    sk: String,
+    fingerprint: String,
+    status: u16,
+    body: String,
+    /// Epoch seconds; the table's TTL attribute.
+    expires_at: i64,
+}
+
+/// What a command needs besides its decision.
+#[derive(Clone, Debug, Default)]
+pub struct CommandMeta {
+    pub if_match: Option<u64>,
+    pub idempotency: Option<Idempotency>,
+    pub correlation_id: String,
+    pub causation_id: String,
+}
+
+/// A command's answer, as first given and as replayed for a repeated idempotency key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub replayed: bool,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = json_response(self.status, &self.body);
+        if self.replayed {
+            response.headers_mut().insert("idempotent-replayed", "true".parse().unwrap());
+        }
+        response
+    }
+}
+
+/// The outcome of a decision, given to the function that shapes the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    pub version: u64,
+    pub created: bool,
+}
+
+/// Runs a command on the aggregate at `key`.
+///
+/// `decide` gets the current state (or `None`) and answers the new state, `None` for no
+/// change, or a problem (404 for an aggregate the caller may not see, 422 for a broken
+/// rule). `answer` shapes the response from the accepted version. With `If-Match`, a
+/// different current version answers 412. Without it, a lost race is retried with the
+/// fresh state, up to [`MAX_ATTEMPTS`] times, then answers 409 with the current version.
+pub async fn execute<S, D, A>(table: &dyn Table, key: &Key, meta: &CommandMeta, mut decide: D, answer: A) -> Result<Answer, Problem>
+where
+    S: Serialize + DeserializeOwned,
+    D: FnMut(Option<&S>) -> Result<Option<S>, Problem>,
+    A: Fn(Accepted) -> (StatusCode, Value),
+{
+    if let Some(idempotency) = &meta.idempotency
+        && let Some(answer) = replay(table, idempotency).await?
+    {
+        return Ok(answer);
+    }
+    let mut current_version = 0;
+    for attempt in 0..MAX_ATTEMPTS {
+        let current: Option<Record<S>> = table.get(key).await?.map(from_item).transpose()?;
+        current_version = current.as_ref().map_or(0, |r| r.version);
+        let decision = decide(current.as_ref().map(|r| &r.state))?;
+        if let Some(expected) = meta.if_match
+            && expected != current_version
+        {
+            return Err(stale(current_version));
+        }
+        let (accepted, mut writes) = match decision {
+            None => (Accepted { version: current_version, created: false }, vec![]),
+            Some(state) => {
+                let version = current_version + 1;
+                let record = Record {
+                    pk: key.pk.clone(),
+                    sk: key.sk.clone(),
+                    version,
+                    updated_at: timestamp(),
+                    correlation_id: Some(meta.correlation_id.clone()),
+                    causation_id: Some(meta.causation_id.clone()),
+                    state,
+                };
+                let condition = match current {
+                    None => Condition::NotExists,
+                    Some(_) => Condition::VersionIs(current_version),
+                };
+                (Accepted { version, created: current.is_none() }, vec![Write::put(to_item(&record)?, condition)])
+            }
+        };
+        let (status, body) = answer(accepted);
+        let state_writes = writes.len();
+        if let Some(idempotency) = &meta.idempotency {
+            writes.push(Write::put(idempotency_item(idempotency, status, &body)?, Condition::NotExists));
+        }
+        if writes.is_empty() {
+            return Ok(Answer { status, body, replayed: false });
+        }
+        match table.write(writes).await {
+            Ok(()) => return Ok(Answer { status, body, replayed: false }),
+            Err(Error::ConditionFailed { index }) if index >= state_writes => {
+                // A concurrent request with the same key won: answer as it did.
+                let idempotency = meta.idempotency.as_ref().expect("an idempotency write failed");
+                if let Some(answer) = replay(table, idempotency).await? {
+                    return Ok(answer);
+                }
+            }
+            Err(Error::ConditionFailed { .. }) if meta.if_match.is_some() => {
+                let now = table.get(key).await?.as_ref().and_then(crate::store::version_of).unwrap_or(0);
+                return Err(stale(now));
+            }
+            Err(Error::ConditionFailed { .. }) => {
+                tracing::debug!(attempt, pk = %key.pk, "write lost a race; retrying");
+                tokio::time::sleep(Duration::from_micros(rand::random_range(100..2_000) << attempt.min(4))).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let now = table.get(key).await?.as_ref().and_then(crate::store::version_of).unwrap_or(current_version);
+    Err(Problem::new(StatusCode::CONFLICT, "conflict", "the order kept changing; read it and try again")
+        .with("currentVersion", now))
+}
+
+fn stale(current: u64) -> Problem {
+    Problem::new(StatusCode::PRECONDITION_FAILED, "version-mismatch", "If-Match does not name the current version")
+        .with("currentVersion", current)
+}
+
+async fn replay(table: &dyn Table, idempotency: &Idempotency) -> Result<Option<Answer>, Problem> {
+    let Some(item) = table.get(&idempotency.key).await? else { return Ok(None) };
+    let record: IdempotencyRecord = from_item(item)?;
+    if record.expires_at < crate::now_millis() / 1000 {
+        return Ok(None);
+    }
+    if record.fingerprint != idempotency.fingerprint {
+        return Err(Problem::unprocessable(
+            "idempotency-key-reused",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    Ok(Some(Answer {
+        status: StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK),
+        body: serde_json::from_str(&record.body).map_err(Error::from)?,
+        replayed: true,
+    }))
+}
+
+fn idempotency_item(idempotency: &Idempotency, status: StatusCode, body: &Value) -> Result<Item> {
+    to_item(&IdempotencyRecord {
+        pk: idempotency.key.pk.clone(),
+        sk: idempotency.key.sk.clone(),
+        fingerprint: idempotency.fingerprint.clone(),
+        status: status.as_u16(),
+        body: body.to_string(),
+        expires_at: crate::now_millis() / 1000 + IDEMPOTENCY_TTL.as_secs() as i64,
+    })
+}
+
+/// Now, in RFC 3339 with milliseconds.
+pub fn timestamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

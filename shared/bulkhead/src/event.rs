@@ -1,0 +1,103 @@
+//! The public event envelope: what a service publishes, and all that a listener may rely on.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+/// The envelope version this crate writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The aggregate an event is about, at the version the event produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregateRef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub version: u64,
+}
+
+/// A past-tense fact with the aggregate's public state after it (event-carried state transfer)
+/// and what changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub schema_version: u32,
+    pub aggregate: AggregateRef,
+    pub occurred_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+    #[serde(default)]
+    pub change: Value,
+    #[serde(default)]
+    pub state: Value,
+}
+
+impl PublicEvent {
+    /// A new event whose id is derived from the aggregate and version, so that a retried
+    /// trigger republishes the same id.
+    pub fn new(event_type: &str, aggregate: AggregateRef, occurred_at: String) -> Self {
+        PublicEvent {
+            id: event_id(&aggregate),
+            event_type: event_type.to_string(),
+            schema_version: SCHEMA_VERSION,
+            aggregate,
+            occurred_at,
+            correlation_id: None,
+            causation_id: None,
+            change: Value::Null,
+            state: Value::Null,
+        }
+    }
+
+    /// The public state, read into the listener's own type (a tolerant reader).
+    pub fn state_as<T: DeserializeOwned>(&self) -> crate::Result<T> {
+        Ok(T::deserialize(&self.state)?)
+    }
+
+    pub fn change_as<T: DeserializeOwned>(&self) -> crate::Result<T> {
+        Ok(T::deserialize(&self.change)?)
+    }
+}
+
+/// The deterministic event id of an aggregate version.
+pub fn event_id(aggregate: &AggregateRef) -> String {
+    format!("{}:{}:{}", aggregate.kind, aggregate.id, aggregate.version)
+}
+
+/// The `source` of a service's events on the bus.
+pub fn source_of(service: &str) -> String {
+    format!("bulkhead.{service}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_depend_only_on_aggregate_and_version() {
+        let at = |v| AggregateRef { kind: "order".into(), id: "o-1".into(), version: v };
+        let a = PublicEvent::new("OrderPlaced", at(1), "t1".into());
+        let b = PublicEvent::new("OrderPlaced", at(1), "t2".into());
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, PublicEvent::new("OrderShipped", at(2), "t1".into()).id);
+    }
+
+    #[test]
+    fn the_envelope_serializes_in_the_documented_shape() {
+        let mut event = PublicEvent::new(
+            "OrderPlaced",
+            AggregateRef { kind: "order".into(), id: "o-1".into(), version: 1 },
+            "2026-11-22T10:00:00.123Z".into(),
+        );
+        event.correlation_id = Some("c".into());
+        let json = serde_json::to_value(&event).unwrap();
+        for field in ["id", "type", "schemaVersion", "aggregate", "occurredAt", "correlationId", "change", "state"] {
+            assert!(json.get(field).is_some(), "{field} missing from {json}");
+        }
+        assert_eq!(json["aggregate"]["type"], "order");
+    }
+}

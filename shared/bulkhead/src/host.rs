@@ -1,0 +1,80 @@
+//! What a function is given by its host: environment, tables and the bus. In Lambda the
+//! host is the process environment and the AWS adapters; in the devstack it is the
+//! template's environment and the embedded adapters.
+
+use crate::bus::Bus;
+use crate::store::Table;
+use crate::{Error, Result};
+use std::sync::Arc;
+
+pub trait Host: Send + Sync {
+    fn env(&self, name: &str) -> Option<String>;
+    /// The table with this physical name.
+    fn table(&self, name: &str) -> Result<Arc<dyn Table>>;
+    /// The bus with this name.
+    fn bus(&self, name: &str) -> Result<Arc<dyn Bus>>;
+}
+
+impl dyn Host + '_ {
+    pub fn require_env(&self, name: &str) -> Result<String> {
+        self.env(name).filter(|v| !v.is_empty()).ok_or_else(|| Error::Config(format!("{name} is not set")))
+    }
+
+    /// The table named by an environment variable.
+    pub fn table_from_env(&self, variable: &str) -> Result<Arc<dyn Table>> {
+        self.table(&self.require_env(variable)?)
+    }
+
+    /// The bus named by an environment variable.
+    pub fn bus_from_env(&self, variable: &str) -> Result<Arc<dyn Bus>> {
+        self.bus(&self.require_env(variable)?)
+    }
+
+    /// A numeric setting with a default.
+    pub fn env_or<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T> {
+        match self.env(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| Error::Config(format!("{name}={v:?} is not valid"))),
+        }
+    }
+}
+
+#[cfg(feature = "aws")]
+pub use aws::AwsHost;
+
+#[cfg(feature = "aws")]
+mod aws {
+    use super::*;
+    use crate::bus::aws::EventBridgeBus;
+    use crate::store::aws::DynamoTable;
+
+    /// The Lambda host: process environment and AWS SDK clients, built once at init.
+    pub struct AwsHost {
+        dynamodb: aws_sdk_dynamodb::Client,
+        eventbridge: aws_sdk_eventbridge::Client,
+    }
+
+    impl AwsHost {
+        pub async fn from_env() -> Self {
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            AwsHost {
+                dynamodb: aws_sdk_dynamodb::Client::new(&config),
+                eventbridge: aws_sdk_eventbridge::Client::new(&config),
+            }
+        }
+    }
+
+    impl Host for AwsHost {
+        fn env(&self, name: &str) -> Option<String> {
+            std::env::var(name).ok()
+        }
+
+        fn table(&self, name: &str) -> Result<Arc<dyn Table>> {
+            Ok(Arc::new(DynamoTable::new(self.dynamodb.clone(), name)))
+        }
+
+        fn bus(&self, name: &str) -> Result<Arc<dyn Bus>> {
+            Ok(Arc::new(EventBridgeBus::new(self.eventbridge.clone(), name)))
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Bulkhead core: the pieces every service shares.
+//!
+//! - [`event`]: the public event envelope and deterministic ids.
+//! - [`store`]: the table port and its adapters.
+//! - [`bus`]: the event bus port and its adapters.
+//! - [`trigger`]: stream records to public events, with per-record failure.
+//! - [`listener`]: queued events to views, with per-message failure.
+//! - [`command`]: optimistic concurrency and idempotency for write commands.
+//! - [`http`]: problem+json errors, the caller's claims, request helpers.
+//! - [`host`]: what a handler is given: environment, tables, bus.
+//! - [`telemetry`]: structured logs.
+#![forbid(unsafe_code)]
+
+pub mod bus;
+pub mod command;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+mod error;
+pub mod event;
+pub mod host;
+pub mod http;
+pub mod listener;
+pub mod store;
+pub mod telemetry;
+pub mod trigger;
+
+pub use error::Error;
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Current time in milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
