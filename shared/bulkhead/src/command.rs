@@ -220,3 +220,36 @@ fn idempotency_item(idempotency: &Idempotency, status: StatusCode, body: &Value)
 pub fn timestamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+impl<S> Record<S> {
+    /// A public event about this record's version, carrying its correlation and causation.
+    pub fn event(&self, event_type: &str, kind: &str, id: &str, change: Value, state: Value) -> crate::event::PublicEvent {
+        let aggregate = crate::event::AggregateRef { kind: kind.into(), id: id.into(), version: self.version };
+        let mut event = crate::event::PublicEvent::new(event_type, aggregate, self.updated_at.clone());
+        event.correlation_id = self.correlation_id.clone();
+        event.causation_id = self.causation_id.clone();
+        event.change = change;
+        event.state = state;
+        event
+    }
+}
+
+/// The command metadata of a request: `If-Match`, the idempotency key scoped to the caller,
+/// and the correlation and causation ids.
+pub fn meta_from(
+    caller: &crate::http::Caller,
+    request: &crate::http::RequestMeta,
+    headers: &axum::http::HeaderMap,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<CommandMeta, Problem> {
+    let idempotency = crate::http::idempotency_key(headers)?
+        .map(|key| Idempotency::new(&caller.sub, &key, method, path, body));
+    Ok(CommandMeta {
+        if_match: crate::http::if_match(headers)?,
+        idempotency,
+        correlation_id: request.correlation_id.clone(),
+        causation_id: request.request_id.clone(),
+    })
+}

@@ -19,6 +19,8 @@ mod error;
 pub mod event;
 pub mod host;
 pub mod http;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod listener;
 pub mod store;
 pub mod telemetry;

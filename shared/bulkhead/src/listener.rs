@@ -59,3 +59,25 @@ where
     );
     response
 }
+
+/// A queue listener, ready for either host.
+#[derive(Clone)]
+pub struct Listener(std::sync::Arc<dyn Fn(SqsEvent) -> futures::future::BoxFuture<'static, SqsBatchResponse> + Send + Sync>);
+
+impl Listener {
+    /// A listener that applies `apply` to each delivered event.
+    pub fn new<F, Fut>(apply: F) -> Self
+    where
+        F: Fn(Delivered) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        Listener(std::sync::Arc::new(move |event| {
+            let apply = apply.clone();
+            Box::pin(async move { consume(event, apply).await })
+        }))
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        (self.0)(event).await
+    }
+}

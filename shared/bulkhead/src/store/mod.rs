@@ -13,9 +13,8 @@ use crate::{Error, Result};
 use async_trait::async_trait;
 use base64::Engine;
 use serde::{Serialize, de::DeserializeOwned};
-use serde_dynamo::AttributeValue;
 
-pub use serde_dynamo::Item;
+pub use serde_dynamo::{AttributeValue, Item};
 
 /// The attribute that conditions compare.
 pub const VERSION: &str = "version";

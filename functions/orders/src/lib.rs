@@ -1,0 +1,32 @@
+//! Orders: customers place and change orders, staff ship and deliver them. Prices come
+//! from the service's own cache of catalog events, so orders never calls catalog.
+#![forbid(unsafe_code)]
+
+pub mod acl;
+pub mod api;
+pub mod catalog_cache;
+pub mod domain;
+
+use bulkhead::host::Host;
+
+pub const SERVICE: &str = "orders";
+
+/// The `orders-api` function.
+pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
+    Ok(api::router(host.table_from_env("TABLE_NAME")?))
+}
+
+/// The `orders-trigger` function.
+pub fn trigger(host: &dyn Host) -> bulkhead::Result<bulkhead::trigger::Trigger> {
+    let bus = host.bus_from_env("BUS_NAME")?;
+    Ok(bulkhead::trigger::Trigger::new(bus, bulkhead::event::source_of(SERVICE), acl::acl))
+}
+
+/// The `orders-catalog-listener` function: keeps the catalog cache.
+pub fn catalog_listener(host: &dyn Host) -> bulkhead::Result<bulkhead::listener::Listener> {
+    let table = host.table_from_env("TABLE_NAME")?;
+    Ok(bulkhead::listener::Listener::new(move |delivered| {
+        let table = table.clone();
+        async move { catalog_cache::apply(table.as_ref(), &delivered).await }
+    }))
+}

@@ -1,0 +1,26 @@
+//! Tracking: each customer's order history, with product names joined in, kept in the
+//! service's own table from order and catalog events alone.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod view;
+
+use bulkhead::host::Host;
+use std::time::Duration;
+
+pub const SERVICE: &str = "tracking";
+
+/// The `tracking-api` function.
+pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
+    let max_wait = Duration::from_millis(host.env_or("MIN_VERSION_MAX_WAIT_MS", api::DEFAULT_MAX_WAIT_MS)?);
+    Ok(api::router(host.table_from_env("TABLE_NAME")?, max_wait))
+}
+
+/// The `tracking-listener` function.
+pub fn listener(host: &dyn Host) -> bulkhead::Result<bulkhead::listener::Listener> {
+    let table = host.table_from_env("TABLE_NAME")?;
+    Ok(bulkhead::listener::Listener::new(move |delivered| {
+        let table = table.clone();
+        async move { view::apply(table.as_ref(), &delivered).await }
+    }))
+}

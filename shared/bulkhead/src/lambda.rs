@@ -1,0 +1,32 @@
+//! Lambda entry points: each `src/bin/<service>-<role>.rs` builds its handler from an
+//! [`AwsHost`](crate::host::AwsHost) and hands it to one of these.
+
+use crate::listener::Listener;
+use crate::trigger::Trigger;
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+pub use lambda_runtime::Error;
+use lambda_runtime::{LambdaEvent, service_fn};
+
+/// Serves an API router behind API Gateway.
+pub async fn run_http(router: axum::Router) -> Result<(), Error> {
+    lambda_http::run(router).await
+}
+
+/// Serves a stream trigger.
+pub async fn run_trigger(trigger: Trigger) -> Result<(), Error> {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
+        let trigger = trigger.clone();
+        async move { Ok::<_, Error>(trigger.handle(event.payload).await) }
+    }))
+    .await
+}
+
+/// Serves a queue listener.
+pub async fn run_listener(listener: Listener) -> Result<(), Error> {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let listener = listener.clone();
+        async move { Ok::<_, Error>(listener.handle(event.payload).await) }
+    }))
+    .await
+}
