@@ -1,0 +1,38 @@
+//! The devstack's host: a function's environment from the template, and embedded ports.
+
+use bulkhead::bus::Bus;
+use bulkhead::host::Host;
+use bulkhead::store::Table;
+use bulkhead::{Error, Result};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct EmbeddedHost {
+    env: HashMap<String, String>,
+    tables: HashMap<String, Arc<dyn Table>>,
+    buses: HashMap<String, Arc<dyn Bus>>,
+}
+
+impl EmbeddedHost {
+    pub fn new(
+        env: HashMap<String, String>,
+        tables: HashMap<String, Arc<dyn Table>>,
+        buses: HashMap<String, Arc<dyn Bus>>,
+    ) -> Self {
+        EmbeddedHost { env, tables, buses }
+    }
+}
+
+impl Host for EmbeddedHost {
+    fn env(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+
+    fn table(&self, name: &str) -> Result<Arc<dyn Table>> {
+        self.tables.get(name).cloned().ok_or_else(|| Error::Config(format!("no table {name} in the template")))
+    }
+
+    fn bus(&self, name: &str) -> Result<Arc<dyn Bus>> {
+        self.buses.get(name).cloned().ok_or_else(|| Error::Config(format!("no bus {name} in the template")))
+    }
+}

@@ -1,0 +1,184 @@
+//! The devstack: the whole Bulkhead system on one machine, in one process.
+//!
+//! It reads `template.yaml`, opens the embedded database, builds every function through
+//! the same constructors as the Lambda mains, drives triggers and listeners the way
+//! Lambda's event source mappings do, and serves the HTTP API the way API Gateway does.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod faults;
+pub mod gateway;
+pub mod host;
+pub mod pollers;
+pub mod registry;
+pub mod template;
+
+use bulkhead::bus::Bus;
+use bulkhead::bus::embedded::{EmbeddedBus, Rule};
+use bulkhead::embedded::Database;
+use bulkhead::store::Table;
+use bulkhead::store::embedded::EmbeddedTable;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Everything that can stop the devstack from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("template.yaml: {0}")]
+    Template(String),
+    #[error("function registry: {0}")]
+    Registry(String),
+    #[error(transparent)]
+    Core(#[from] bulkhead::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("token: {0}")]
+    Token(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to run the devstack.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub template: PathBuf,
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    pub jwt_secret: String,
+    /// Caps every queue's visibility timeout, so that retries come sooner than in AWS.
+    pub max_visibility_ms: Option<i64>,
+    /// The first pause before a failed stream batch is retried; it doubles per retry.
+    pub stream_retry_ms: u64,
+    /// Services (or `bus`) that start down.
+    pub down: Vec<String>,
+}
+
+impl Config {
+    pub fn new(template: PathBuf, data_dir: PathBuf) -> Self {
+        Config {
+            template,
+            data_dir,
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            jwt_secret: auth::DEFAULT_SECRET.into(),
+            max_visibility_ms: None,
+            stream_retry_ms: 100,
+            down: vec![],
+        }
+    }
+
+    /// The database file inside the data directory.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("bulkhead.db")
+    }
+}
+
+/// A running devstack.
+pub struct Running {
+    pub url: String,
+    pub database: PathBuf,
+    tasks: Vec<JoinHandle<()>>,
+    server: JoinHandle<()>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Running {
+    /// Stops serving, then stops every poller wherever it is, as a crash would. Nothing
+    /// acknowledged is lost: messages in flight reappear after their visibility timeout.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.server.abort();
+    }
+}
+
+/// Starts the devstack and answers once the API is listening.
+pub async fn start(config: Config) -> Result<Running> {
+    let template = template::Template::load(&config.template)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let database = config.database_path();
+    let db = Database::open(&database)?;
+    let faults = Arc::new(faults::Faults::new(config.down.clone()));
+
+    let tables: HashMap<String, Arc<dyn Table>> = template
+        .tables
+        .iter()
+        .map(|(name, (spec, _))| (name.clone(), Arc::new(EmbeddedTable::new(db.clone(), spec.clone())) as Arc<dyn Table>))
+        .collect();
+    let mut buses: HashMap<String, Arc<dyn Bus>> = HashMap::new();
+    for bus in &template.buses {
+        let rules: Vec<Rule> = template
+            .rules
+            .iter()
+            .filter(|r| &r.bus == bus)
+            .map(|r| Rule { name: r.name.clone(), pattern: r.pattern.clone(), target_queues: r.targets.clone() })
+            .collect();
+        let archives = template.archives.iter().filter(|(_, b)| b == bus).map(|(a, _)| a.clone()).collect();
+        let embedded: Arc<dyn Bus> = Arc::new(EmbeddedBus::new(db.clone(), &rules, archives)?);
+        buses.insert(bus.clone(), Arc::new(faults::FaultyBus::new(embedded, faults.clone())));
+    }
+
+    let registry = registry::registry();
+    let mut tasks = vec![];
+    let mut http = HashMap::new();
+    for function in &template.functions {
+        let host = host::EmbeddedHost::new(function.env.clone(), tables.clone(), buses.clone());
+        let handler = registry
+            .get(function.binary.as_str())
+            .ok_or_else(|| Error::Registry(format!("{} ({}) has no local handler", function.name, function.binary)))?;
+        match handler {
+            registry::Handler::Http(build) => {
+                http.insert(function.name.clone(), build(&host)?);
+            }
+            registry::Handler::Stream(build) => {
+                let trigger = build(&host)?;
+                for mapping in &function.streams {
+                    tasks.push(pollers::spawn_stream(db.clone(), function, mapping, trigger.clone(), faults.clone(), &config));
+                }
+            }
+            registry::Handler::Queue(build) => {
+                let listener = build(&host)?;
+                for mapping in &function.queues {
+                    let queue = template.queues[&mapping.queue].clone();
+                    tasks.push(pollers::spawn_queue(db.clone(), function, mapping, queue, listener.clone(), faults.clone(), &config));
+                }
+            }
+        }
+    }
+    for (spec, ttl) in template.tables.values() {
+        if let Some(attribute) = ttl {
+            tasks.push(pollers::spawn_ttl_sweeper(db.clone(), spec.clone(), attribute.clone()));
+        }
+    }
+
+    let auth = auth::Auth::new(&config.jwt_secret, &template.jwt_issuer, &template.jwt_audience);
+    let gateway = gateway::Gateway::new(&template, http, auth, faults, db)?;
+    let listener = tokio::net::TcpListener::bind(config.bind).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = gateway.into_router();
+    let server = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = rx.await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    });
+    Ok(Running { url, database, tasks, server, shutdown: Some(tx) })
+}

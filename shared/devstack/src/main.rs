@@ -1,0 +1,81 @@
+//! `devstack`: run the whole system locally, or print a token for it.
+
+use clap::{Parser, Subcommand};
+use devstack::{Config, auth, template::Template};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// The whole Bulkhead system in one process: no Docker, no AWS account.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Port of the HTTP API.
+    #[arg(long, env = "DEVSTACK_PORT", default_value_t = 3000)]
+    port: u16,
+    /// Address to bind. Keep the default unless you know why.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Where the embedded database lives.
+    #[arg(long, env = "DEVSTACK_DATA_DIR", default_value = ".devstack")]
+    data_dir: PathBuf,
+    /// The SAM template to run.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Services (or `bus`) to start down; see POST /_devstack/faults.
+    #[arg(long)]
+    down: Vec<String>,
+    /// Cap on queue visibility timeouts, in ms, so that failed messages come back sooner.
+    #[arg(long)]
+    max_visibility_ms: Option<i64>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a bearer token that the devstack accepts.
+    Token {
+        #[arg(long)]
+        sub: String,
+        /// A Cognito group such as customer, staff or merchandiser; repeat for several.
+        #[arg(long)]
+        role: Vec<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 12 * 3600)]
+        ttl: i64,
+    },
+}
+
+fn secret() -> (String, bool) {
+    match std::env::var("BULKHEAD_DEV_JWT_SECRET") {
+        Ok(s) if !s.is_empty() => (s, false),
+        _ => (auth::DEFAULT_SECRET.to_string(), true),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
+    let (secret, default_secret) = secret();
+    if let Some(Command::Token { sub, role, ttl }) = cli.command {
+        let template = Template::load(&cli.template)?;
+        let auth = auth::Auth::new(&secret, &template.jwt_issuer, &template.jwt_audience);
+        println!("{}", auth.token(&sub, &role, ttl)?);
+        return Ok(());
+    }
+    let mut config = Config::new(cli.template, cli.data_dir);
+    config.bind = SocketAddr::new(cli.bind, cli.port);
+    config.jwt_secret = secret;
+    config.down = cli.down;
+    config.max_visibility_ms = cli.max_visibility_ms;
+    let running = devstack::start(config).await?;
+    println!("devstack: API at {} · embedded data in {}", running.url, running.database.display());
+    bulkhead::telemetry::init();
+    if default_secret {
+        tracing::warn!("BULKHEAD_DEV_JWT_SECRET is not set: using the documented default secret, for local use only");
+    }
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping");
+    running.stop().await;
+    Ok(())
+}
