@@ -10,14 +10,21 @@ pub const PRODUCT_PREFIX: &str = "PRODUCT#";
 
 /// Maps a change of the catalog table to its public event, if it has one.
 pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
-    if change.kind == ChangeKind::Remove || !change.pk().is_some_and(|pk| pk.starts_with(PRODUCT_PREFIX)) {
+    if change.kind == ChangeKind::Remove
+        || !change.pk().is_some_and(|pk| pk.starts_with(PRODUCT_PREFIX))
+    {
         return Ok(None);
     }
-    let Some(new) = change.new_as::<Record<Product>>()? else { return Ok(None) };
+    let Some(new) = change.new_as::<Record<Product>>()? else {
+        return Ok(None);
+    };
     let old = change.old_as::<Record<Product>>()?;
     let (event_type, what_changed) = match old.map(|o| o.state) {
         None => ("ProductCreated", serde_json::to_value(&new.state)?),
-        Some(old) if old.status == ProductStatus::Active && new.state.status == ProductStatus::Discontinued => {
+        Some(old)
+            if old.status == ProductStatus::Active
+                && new.state.status == ProductStatus::Discontinued =>
+        {
             ("ProductDiscontinued", json!({ "status": new.state.status }))
         }
         Some(old) if old != new.state => {
@@ -33,7 +40,13 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
         Some(_) => return Ok(None),
     };
     let state = serde_json::to_value(&new.state)?;
-    Ok(Some(new.event(event_type, "product", &new.state.sku, what_changed, state)))
+    Ok(Some(new.event(
+        event_type,
+        "product",
+        &new.state.sku,
+        what_changed,
+        state,
+    )))
 }
 
 #[cfg(test)]
@@ -49,20 +62,40 @@ mod tests {
             updated_at: "2026-11-22T10:00:00.000Z".into(),
             correlation_id: Some("corr".into()),
             causation_id: Some("req".into()),
-            state: Product { sku: "A1".into(), name: "Anchor".into(), price_cents: price, status },
+            state: Product {
+                sku: "A1".into(),
+                name: "Anchor".into(),
+                price_cents: price,
+                status,
+            },
         })
         .unwrap()
     }
 
-    fn change(kind: ChangeKind, old: Option<bulkhead::store::Item>, new: Option<bulkhead::store::Item>) -> Change {
+    fn change(
+        kind: ChangeKind,
+        old: Option<bulkhead::store::Item>,
+        new: Option<bulkhead::store::Item>,
+    ) -> Change {
         let image = new.as_ref().or(old.as_ref()).unwrap();
         let keys = bulkhead::store::Key::of(image).unwrap().to_item();
-        Change { kind, keys, old, new }
+        Change {
+            kind,
+            keys,
+            old,
+            new,
+        }
     }
 
     #[test]
     fn inserts_updates_and_discontinuations_become_their_events() {
-        let created = acl(&change(ChangeKind::Insert, None, Some(record(1, 100, ProductStatus::Active)))).unwrap().unwrap();
+        let created = acl(&change(
+            ChangeKind::Insert,
+            None,
+            Some(record(1, 100, ProductStatus::Active)),
+        ))
+        .unwrap()
+        .unwrap();
         assert_eq!(created.event_type, "ProductCreated");
         assert_eq!(created.aggregate.version, 1);
         assert_eq!(created.correlation_id.as_deref(), Some("corr"));
@@ -89,14 +122,35 @@ mod tests {
     #[test]
     fn internal_items_and_removals_are_never_published() {
         let mut idempotency = record(1, 100, ProductStatus::Active);
-        idempotency.insert("pk".into(), bulkhead::store::AttributeValue::S("IDEMPOTENCY#x".into()));
-        assert!(acl(&change(ChangeKind::Insert, None, Some(idempotency))).unwrap().is_none());
-        assert!(acl(&change(ChangeKind::Remove, Some(record(1, 100, ProductStatus::Active)), None)).unwrap().is_none());
+        idempotency.insert(
+            "pk".into(),
+            bulkhead::store::AttributeValue::S("IDEMPOTENCY#x".into()),
+        );
+        assert!(
+            acl(&change(ChangeKind::Insert, None, Some(idempotency)))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            acl(&change(
+                ChangeKind::Remove,
+                Some(record(1, 100, ProductStatus::Active)),
+                None
+            ))
+            .unwrap()
+            .is_none()
+        );
     }
 
     #[test]
     fn published_state_has_no_internal_fields() {
-        let event = acl(&change(ChangeKind::Insert, None, Some(record(1, 100, ProductStatus::Active)))).unwrap().unwrap();
+        let event = acl(&change(
+            ChangeKind::Insert,
+            None,
+            Some(record(1, 100, ProductStatus::Active)),
+        ))
+        .unwrap()
+        .unwrap();
         let keys: Vec<_> = event.state.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["name", "priceCents", "sku", "status"]);
     }

@@ -20,7 +20,12 @@ type Db = Arc<dyn Table>;
 
 pub fn router(table: Db) -> Router {
     let routes = Router::new()
-        .route("/products/{sku}", put(put_product).get(get_product).delete(discontinue_product))
+        .route(
+            "/products/{sku}",
+            put(put_product)
+                .get(get_product)
+                .delete(discontinue_product),
+        )
         .with_state(table);
     with_fallbacks(routes)
 }
@@ -47,7 +52,11 @@ fn key(sku: &str) -> Key {
 
 fn answer(sku: &str) -> impl Fn(Accepted) -> (StatusCode, serde_json::Value) + '_ {
     move |accepted| {
-        let status = if accepted.created { StatusCode::CREATED } else { StatusCode::OK };
+        let status = if accepted.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         (status, json!({ "sku": sku, "version": accepted.version }))
     }
 }
@@ -82,9 +91,15 @@ async fn discontinue_product(
     command::execute(table.as_ref(), &key(&sku), &meta, decide, answer(&sku)).await
 }
 
-async fn get_product(State(table): State<Db>, _caller: Caller, Path(sku): Path<String>) -> Result<Response, Problem> {
+async fn get_product(
+    State(table): State<Db>,
+    _caller: Caller,
+    Path(sku): Path<String>,
+) -> Result<Response, Problem> {
     valid_id("sku", &sku)?;
-    let record: Record<Product> = get_as(table.as_ref(), &key(&sku)).await?.ok_or_else(|| Problem::not_found("the product"))?;
+    let record: Record<Product> = get_as(table.as_ref(), &key(&sku))
+        .await?
+        .ok_or_else(|| Problem::not_found("the product"))?;
     let mut body = serde_json::to_value(&record.state).map_err(bulkhead::Error::from)?;
     body["version"] = json!(record.version);
     Ok((etag(record.version), Json(body)).into_response())

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The highest price accepted, in cents.
-pub const MAX_PRICE_CENTS: i64 = 1_000_000_000_00;
+pub const MAX_PRICE_CENTS: i64 = 100_000_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -45,7 +45,12 @@ impl CatalogError {
 }
 
 /// Creates or updates a product. `None` when nothing would change.
-pub fn put(current: Option<&Product>, sku: &str, name: &str, price_cents: i64) -> Result<Option<Product>, CatalogError> {
+pub fn put(
+    current: Option<&Product>,
+    sku: &str,
+    name: &str,
+    price_cents: i64,
+) -> Result<Option<Product>, CatalogError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CatalogError::InvalidName);
@@ -53,7 +58,12 @@ pub fn put(current: Option<&Product>, sku: &str, name: &str, price_cents: i64) -
     if !(1..=MAX_PRICE_CENTS).contains(&price_cents) {
         return Err(CatalogError::InvalidPrice);
     }
-    let wanted = Product { sku: sku.into(), name: name.into(), price_cents, status: ProductStatus::Active };
+    let wanted = Product {
+        sku: sku.into(),
+        name: name.into(),
+        price_cents,
+        status: ProductStatus::Active,
+    };
     match current {
         Some(p) if p.status == ProductStatus::Discontinued => Err(CatalogError::Discontinued),
         Some(p) if *p == wanted => Ok(None),
@@ -66,7 +76,10 @@ pub fn discontinue(current: Option<&Product>) -> Result<Option<Product>, Catalog
     match current {
         None => Err(CatalogError::NotFound),
         Some(p) if p.status == ProductStatus::Discontinued => Ok(None),
-        Some(p) => Ok(Some(Product { status: ProductStatus::Discontinued, ..p.clone() })),
+        Some(p) => Ok(Some(Product {
+            status: ProductStatus::Discontinued,
+            ..p.clone()
+        })),
     }
 }
 
@@ -87,20 +100,32 @@ mod tests {
 
     #[test]
     fn given_a_product_when_put_unchanged_then_nothing_changes() {
-        assert_eq!(put(Some(&given_product()), "A1", " Anchor ", 1200), Ok(None));
+        assert_eq!(
+            put(Some(&given_product()), "A1", " Anchor ", 1200),
+            Ok(None)
+        );
     }
 
     #[test]
     fn given_any_product_when_the_price_is_not_positive_then_it_is_refused() {
-        assert_eq!(put(None, "A1", "Anchor", 0), Err(CatalogError::InvalidPrice));
-        assert_eq!(put(None, "A1", "Anchor", -5), Err(CatalogError::InvalidPrice));
+        assert_eq!(
+            put(None, "A1", "Anchor", 0),
+            Err(CatalogError::InvalidPrice)
+        );
+        assert_eq!(
+            put(None, "A1", "Anchor", -5),
+            Err(CatalogError::InvalidPrice)
+        );
         assert_eq!(put(None, "A1", "  ", 5), Err(CatalogError::InvalidName));
     }
 
     #[test]
     fn given_a_discontinued_product_when_put_then_it_is_refused() {
         let gone = discontinue(Some(&given_product())).unwrap().unwrap();
-        assert_eq!(put(Some(&gone), "A1", "Anchor", 1300), Err(CatalogError::Discontinued));
+        assert_eq!(
+            put(Some(&gone), "A1", "Anchor", 1300),
+            Err(CatalogError::Discontinued)
+        );
         assert_eq!(discontinue(Some(&gone)), Ok(None));
     }
 

@@ -11,19 +11,33 @@ pub const ORDER_PREFIX: &str = "ORDER#";
 /// Maps a change of the orders table to its public event, if it has one. Catalog cache
 /// entries and idempotency records are internal and map to none.
 pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
-    if change.kind == ChangeKind::Remove || !change.pk().is_some_and(|pk| pk.starts_with(ORDER_PREFIX)) {
+    if change.kind == ChangeKind::Remove
+        || !change.pk().is_some_and(|pk| pk.starts_with(ORDER_PREFIX))
+    {
         return Ok(None);
     }
-    let Some(new) = change.new_as::<Record<Order>>()? else { return Ok(None) };
+    let Some(new) = change.new_as::<Record<Order>>()? else {
+        return Ok(None);
+    };
     let old = change.old_as::<Record<Order>>()?.map(|r| r.state);
-    let Some((event_type, what_changed)) = describe(old.as_ref(), &new.state) else { return Ok(None) };
+    let Some((event_type, what_changed)) = describe(old.as_ref(), &new.state) else {
+        return Ok(None);
+    };
     let state = serde_json::to_value(&new.state)?;
-    Ok(Some(new.event(event_type, "order", &new.state.id, what_changed, state)))
+    Ok(Some(new.event(
+        event_type,
+        "order",
+        &new.state.id,
+        what_changed,
+        state,
+    )))
 }
 
 /// The event type and change between two states of an order. Each command changes one thing.
 fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
-    let Some(old) = old else { return Some(("OrderPlaced", json!({ "lines": new.lines }))) };
+    let Some(old) = old else {
+        return Some(("OrderPlaced", json!({ "lines": new.lines })));
+    };
     if old.status != new.status {
         let event_type = match new.status {
             OrderStatus::Cancelled => "OrderCancelled",
@@ -31,11 +45,26 @@ fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
             OrderStatus::Delivered => "OrderDelivered",
             OrderStatus::Placed => return None,
         };
-        return Some((event_type, json!({ "status": new.status, "previousStatus": old.status })));
+        return Some((
+            event_type,
+            json!({ "status": new.status, "previousStatus": old.status }),
+        ));
     }
-    let quantity = |lines: &[Line], sku: &str| lines.iter().find(|l| l.sku == sku).map_or(0, |l| l.quantity);
-    if let Some(added) = new.lines.iter().find(|l| l.quantity > quantity(&old.lines, &l.sku)) {
-        let line = Line { quantity: added.quantity - quantity(&old.lines, &added.sku), ..added.clone() };
+    let quantity = |lines: &[Line], sku: &str| {
+        lines
+            .iter()
+            .find(|l| l.sku == sku)
+            .map_or(0, |l| l.quantity)
+    };
+    if let Some(added) = new
+        .lines
+        .iter()
+        .find(|l| l.quantity > quantity(&old.lines, &l.sku))
+    {
+        let line = Line {
+            quantity: added.quantity - quantity(&old.lines, &added.sku),
+            ..added.clone()
+        };
         return Some(("OrderLineAdded", json!({ "line": line })));
     }
     if let Some(removed) = old.lines.iter().find(|l| quantity(&new.lines, &l.sku) == 0) {
@@ -64,12 +93,19 @@ mod tests {
     }
 
     fn offer(_: &str) -> Option<Offer> {
-        Some(Offer { price_cents: 100, discontinued: false })
+        Some(Offer {
+            price_cents: 100,
+            discontinued: false,
+        })
     }
 
     fn published(old: Option<(u64, &Order)>, new: (u64, &Order)) -> PublicEvent {
         let change = Change {
-            kind: if old.is_some() { ChangeKind::Modify } else { ChangeKind::Insert },
+            kind: if old.is_some() {
+                ChangeKind::Modify
+            } else {
+                ChangeKind::Insert
+            },
             keys: Key::new("ORDER#o-1", "#").to_item(),
             old: old.map(|(v, o)| record(v, o)),
             new: Some(record(new.0, new.1)),
@@ -81,7 +117,10 @@ mod tests {
     fn every_command_becomes_its_event_with_state_and_change() {
         let placed = domain::place("o-1", "alice", "t", [("A1", 2)], offer).unwrap();
         let event = published(None, (1, &placed));
-        assert_eq!((event.event_type.as_str(), event.aggregate.version), ("OrderPlaced", 1));
+        assert_eq!(
+            (event.event_type.as_str(), event.aggregate.version),
+            ("OrderPlaced", 1)
+        );
         assert_eq!(event.state["customerId"], "alice");
         assert_eq!(event.state["totalCents"], 200);
 
@@ -91,12 +130,21 @@ mod tests {
         assert_eq!(event.change["line"]["quantity"], 3);
 
         let fewer = domain::remove_line(&more, "A1").unwrap();
-        assert_eq!(published(Some((2, &more)), (3, &fewer)).event_type, "OrderLineRemoved");
+        assert_eq!(
+            published(Some((2, &more)), (3, &fewer)).event_type,
+            "OrderLineRemoved"
+        );
 
         let shipped = domain::ship(&placed).unwrap();
-        assert_eq!(published(Some((1, &placed)), (2, &shipped)).event_type, "OrderShipped");
+        assert_eq!(
+            published(Some((1, &placed)), (2, &shipped)).event_type,
+            "OrderShipped"
+        );
         let delivered = domain::deliver(&shipped).unwrap();
-        assert_eq!(published(Some((2, &shipped)), (3, &delivered)).event_type, "OrderDelivered");
+        assert_eq!(
+            published(Some((2, &shipped)), (3, &delivered)).event_type,
+            "OrderDelivered"
+        );
         let cancelled = domain::cancel(&placed).unwrap();
         let event = published(Some((1, &placed)), (2, &cancelled));
         assert_eq!(event.event_type, "OrderCancelled");
@@ -107,8 +155,16 @@ mod tests {
     fn cache_entries_and_idempotency_records_are_never_published() {
         for pk in ["PRODUCT#A1", "IDEMPOTENCY#alice#k"] {
             let mut item = Key::new(pk, "#").to_item();
-            item.insert("version".into(), bulkhead::store::AttributeValue::N("1".into()));
-            let change = Change { kind: ChangeKind::Insert, keys: Key::new(pk, "#").to_item(), old: None, new: Some(item) };
+            item.insert(
+                "version".into(),
+                bulkhead::store::AttributeValue::N("1".into()),
+            );
+            let change = Change {
+                kind: ChangeKind::Insert,
+                keys: Key::new(pk, "#").to_item(),
+                old: None,
+                new: Some(item),
+            };
             assert!(acl(&change).unwrap().is_none(), "{pk} was published");
         }
     }
@@ -116,8 +172,16 @@ mod tests {
     #[test]
     fn a_malformed_order_image_is_an_error_not_an_event() {
         let mut item = Key::new("ORDER#o-1", "#").to_item();
-        item.insert("version".into(), bulkhead::store::AttributeValue::S("not a number".into()));
-        let change = Change { kind: ChangeKind::Insert, keys: Key::new("ORDER#o-1", "#").to_item(), old: None, new: Some(item) };
+        item.insert(
+            "version".into(),
+            bulkhead::store::AttributeValue::S("not a number".into()),
+        );
+        let change = Change {
+            kind: ChangeKind::Insert,
+            keys: Key::new("ORDER#o-1", "#").to_item(),
+            old: None,
+            new: Some(item),
+        };
         assert!(acl(&change).is_err());
     }
 }

@@ -3,7 +3,7 @@
 use crate::acl::ORDER_PREFIX;
 use crate::catalog_cache;
 use crate::domain::{self, MAX_LINES, Offer, Order, OrderError};
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -38,7 +38,9 @@ impl From<OrderError> for Problem {
     fn from(e: OrderError) -> Self {
         match e {
             OrderError::NotFound => Problem::not_found("the order"),
-            OrderError::LineNotFound(_) => Problem::new(StatusCode::NOT_FOUND, e.code(), e.to_string()),
+            OrderError::LineNotFound(_) => {
+                Problem::new(StatusCode::NOT_FOUND, e.code(), e.to_string())
+            }
             e => Problem::unprocessable(e.code(), e.to_string()),
         }
     }
@@ -63,7 +65,11 @@ fn key(id: &str) -> Key {
 
 fn answer(id: &str) -> impl Fn(Accepted) -> (StatusCode, serde_json::Value) + '_ {
     move |accepted| {
-        let status = if accepted.created { StatusCode::CREATED } else { StatusCode::OK };
+        let status = if accepted.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
         (status, json!({ "id": id, "version": accepted.version }))
     }
 }
@@ -84,7 +90,10 @@ fn owned<'a>(current: Option<&'a Order>, caller: &Caller) -> Result<&'a Order, P
     }
 }
 
-async fn offers(table: &dyn Table, skus: impl Iterator<Item = &str>) -> Result<HashMap<String, Offer>, Problem> {
+async fn offers(
+    table: &dyn Table,
+    skus: impl Iterator<Item = &str>,
+) -> Result<HashMap<String, Offer>, Problem> {
     let mut offers = HashMap::new();
     for sku in skus {
         if !offers.contains_key(sku)
@@ -116,12 +125,22 @@ async fn place_order(
     let placed_at = command::timestamp();
     let decide = |_: Option<&Order>| {
         let requested = lines.iter().map(|l| (l.sku.as_str(), l.quantity));
-        Ok(Some(domain::place(&id, &caller.sub, &placed_at, requested, |sku| offers.get(sku).cloned())?))
+        Ok(Some(domain::place(
+            &id,
+            &caller.sub,
+            &placed_at,
+            requested,
+            |sku| offers.get(sku).cloned(),
+        )?))
     };
     command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
 }
 
-async fn get_order(State(table): State<Db>, caller: Caller, Path(id): Path<String>) -> Result<Response, Problem> {
+async fn get_order(
+    State(table): State<Db>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
     valid_id("order id", &id)?;
     let record: Option<Record<Order>> = get_as(table.as_ref(), &key(&id)).await?;
     let order = visible(record.as_ref().map(|r| &r.state), &caller)?;
@@ -144,8 +163,17 @@ async fn add_line(
     valid_id("order id", &id)?;
     let meta = command::meta_from(&caller, &request, &headers, "POST", uri.path(), &body.raw)?;
     let LineRequest { sku, quantity } = &body.value;
-    let offer = offers(table.as_ref(), std::iter::once(sku.as_str())).await?.remove(sku);
-    let decide = |current: Option<&Order>| Ok(Some(domain::add_line(owned(current, &caller)?, sku, *quantity, offer.as_ref())?));
+    let offer = offers(table.as_ref(), std::iter::once(sku.as_str()))
+        .await?
+        .remove(sku);
+    let decide = |current: Option<&Order>| {
+        Ok(Some(domain::add_line(
+            owned(current, &caller)?,
+            sku,
+            *quantity,
+            offer.as_ref(),
+        )?))
+    };
     command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
 }
 
@@ -160,60 +188,76 @@ async fn remove_line(
     caller.require(CUSTOMER)?;
     valid_id("order id", &id)?;
     let meta = command::meta_from(&caller, &request, &headers, "DELETE", uri.path(), b"")?;
-    let decide = |current: Option<&Order>| Ok(Some(domain::remove_line(owned(current, &caller)?, &sku)?));
+    let decide =
+        |current: Option<&Order>| Ok(Some(domain::remove_line(owned(current, &caller)?, &sku)?));
     command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
+}
+
+/// What every status change needs from its request.
+struct Context {
+    table: Db,
+    caller: Caller,
+    meta: command::CommandMeta,
+}
+
+impl FromRequestParts<Db> for Context {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        table: &Db,
+    ) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, table).await?;
+        let request = RequestMeta::from_request_parts(parts, table).await?;
+        let meta = command::meta_from(
+            &caller,
+            &request,
+            &parts.headers,
+            "POST",
+            parts.uri.path(),
+            b"",
+        )?;
+        Ok(Context {
+            table: table.clone(),
+            caller,
+            meta,
+        })
+    }
 }
 
 /// A status change: who may ask for it, and the rule that makes it.
 async fn transition(
-    table: Db,
-    caller: Caller,
-    request: RequestMeta,
+    context: Context,
     id: String,
-    uri: Uri,
-    headers: HeaderMap,
     role: &str,
     rule: fn(&Order) -> Result<Order, OrderError>,
 ) -> Result<Answer, Problem> {
+    let Context {
+        table,
+        caller,
+        meta,
+    } = context;
     caller.require(role)?;
     valid_id("order id", &id)?;
-    let meta = command::meta_from(&caller, &request, &headers, "POST", uri.path(), b"")?;
     let decide = |current: Option<&Order>| {
-        let order = if role == STAFF { visible(current, &caller)? } else { owned(current, &caller)? };
+        let order = if role == STAFF {
+            visible(current, &caller)?
+        } else {
+            owned(current, &caller)?
+        };
         Ok(Some(rule(order)?))
     };
     command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
 }
 
-async fn cancel(
-    State(table): State<Db>,
-    caller: Caller,
-    request: RequestMeta,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Answer, Problem> {
-    transition(table, caller, request, id, uri, headers, CUSTOMER, domain::cancel).await
+async fn cancel(context: Context, Path(id): Path<String>) -> Result<Answer, Problem> {
+    transition(context, id, CUSTOMER, domain::cancel).await
 }
 
-async fn ship(
-    State(table): State<Db>,
-    caller: Caller,
-    request: RequestMeta,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Answer, Problem> {
-    transition(table, caller, request, id, uri, headers, STAFF, domain::ship).await
+async fn ship(context: Context, Path(id): Path<String>) -> Result<Answer, Problem> {
+    transition(context, id, STAFF, domain::ship).await
 }
 
-async fn deliver(
-    State(table): State<Db>,
-    caller: Caller,
-    request: RequestMeta,
-    Path(id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Result<Answer, Problem> {
-    transition(table, caller, request, id, uri, headers, STAFF, domain::deliver).await
+async fn deliver(context: Context, Path(id): Path<String>) -> Result<Answer, Problem> {
+    transition(context, id, STAFF, domain::deliver).await
 }

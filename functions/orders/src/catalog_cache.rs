@@ -22,7 +22,10 @@ pub struct CachedProduct {
 
 impl CachedProduct {
     pub fn offer(&self) -> Offer {
-        Offer { price_cents: self.price_cents, discontinued: self.status == "DISCONTINUED" }
+        Offer {
+            price_cents: self.price_cents,
+            discontinued: self.status == "DISCONTINUED",
+        }
     }
 }
 
@@ -41,7 +44,9 @@ pub fn key(sku: &str) -> Key {
 }
 
 pub async fn offer(table: &dyn Table, sku: &str) -> bulkhead::Result<Option<Offer>> {
-    Ok(get_as::<CachedProduct>(table, &key(sku)).await?.map(|p| p.offer()))
+    Ok(get_as::<CachedProduct>(table, &key(sku))
+        .await?
+        .map(|p| p.offer()))
 }
 
 /// Applies a catalog event to the cache; events about other things are ignored.

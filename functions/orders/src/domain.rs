@@ -91,7 +91,11 @@ fn priced(sku: &str, quantity: i64, offer: Option<&Offer>) -> Result<Line> {
     match offer {
         None => Err(OrderError::UnknownSku(sku.into())),
         Some(o) if o.discontinued => Err(OrderError::ProductDiscontinued(sku.into())),
-        Some(o) => Ok(Line { sku: sku.into(), quantity, unit_price_cents: o.price_cents }),
+        Some(o) => Ok(Line {
+            sku: sku.into(),
+            quantity,
+            unit_price_cents: o.price_cents,
+        }),
     }
 }
 
@@ -150,7 +154,11 @@ pub fn place<'a>(
 pub fn add_line(order: &Order, sku: &str, quantity: i64, offer: Option<&Offer>) -> Result<Order> {
     open(order)?;
     let lines = add(order.lines.clone(), priced(sku, quantity, offer)?)?;
-    Ok(Order { total_cents: total(&lines), lines, ..order.clone() })
+    Ok(Order {
+        total_cents: total(&lines),
+        lines,
+        ..order.clone()
+    })
 }
 
 pub fn remove_line(order: &Order, sku: &str) -> Result<Order> {
@@ -158,13 +166,25 @@ pub fn remove_line(order: &Order, sku: &str) -> Result<Order> {
     if !order.lines.iter().any(|l| l.sku == sku) {
         return Err(OrderError::LineNotFound(sku.into()));
     }
-    let lines: Vec<Line> = order.lines.iter().filter(|l| l.sku != sku).cloned().collect();
-    Ok(Order { total_cents: total(&lines), lines, ..order.clone() })
+    let lines: Vec<Line> = order
+        .lines
+        .iter()
+        .filter(|l| l.sku != sku)
+        .cloned()
+        .collect();
+    Ok(Order {
+        total_cents: total(&lines),
+        lines,
+        ..order.clone()
+    })
 }
 
 pub fn cancel(order: &Order) -> Result<Order> {
     match order.status {
-        OrderStatus::Placed => Ok(Order { status: OrderStatus::Cancelled, ..order.clone() }),
+        OrderStatus::Placed => Ok(Order {
+            status: OrderStatus::Cancelled,
+            ..order.clone()
+        }),
         OrderStatus::Shipped => Err(OrderError::TooLate),
         closed => Err(OrderError::OrderClosed(closed)),
     }
@@ -172,12 +192,18 @@ pub fn cancel(order: &Order) -> Result<Order> {
 
 pub fn ship(order: &Order) -> Result<Order> {
     open(order)?;
-    Ok(Order { status: OrderStatus::Shipped, ..order.clone() })
+    Ok(Order {
+        status: OrderStatus::Shipped,
+        ..order.clone()
+    })
 }
 
 pub fn deliver(order: &Order) -> Result<Order> {
     match order.status {
-        OrderStatus::Shipped => Ok(Order { status: OrderStatus::Delivered, ..order.clone() }),
+        OrderStatus::Shipped => Ok(Order {
+            status: OrderStatus::Delivered,
+            ..order.clone()
+        }),
         OrderStatus::Placed => Err(OrderError::NotShipped),
         closed => Err(OrderError::OrderClosed(closed)),
     }
@@ -189,15 +215,31 @@ mod tests {
 
     fn offers(sku: &str) -> Option<Offer> {
         match sku {
-            "A1" => Some(Offer { price_cents: 250, discontinued: false }),
-            "B2" => Some(Offer { price_cents: 1000, discontinued: false }),
-            "OLD" => Some(Offer { price_cents: 5, discontinued: true }),
+            "A1" => Some(Offer {
+                price_cents: 250,
+                discontinued: false,
+            }),
+            "B2" => Some(Offer {
+                price_cents: 1000,
+                discontinued: false,
+            }),
+            "OLD" => Some(Offer {
+                price_cents: 5,
+                discontinued: true,
+            }),
             _ => None,
         }
     }
 
     fn given_placed(lines: &[(&str, i64)]) -> Order {
-        place("o-1", "alice", "2026-11-22T10:00:00.000Z", lines.iter().copied(), offers).unwrap()
+        place(
+            "o-1",
+            "alice",
+            "2026-11-22T10:00:00.000Z",
+            lines.iter().copied(),
+            offers,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -214,20 +256,36 @@ mod tests {
         let err = |q| place("o", "c", "t", [("A1", q)], offers).unwrap_err();
         assert_eq!(err(0), OrderError::InvalidQuantity);
         assert_eq!(err(-3), OrderError::InvalidQuantity);
-        assert_eq!(add_line(&given_placed(&[("A1", 1)]), "B2", 0, offers("B2").as_ref()), Err(OrderError::InvalidQuantity));
+        assert_eq!(
+            add_line(&given_placed(&[("A1", 1)]), "B2", 0, offers("B2").as_ref()),
+            Err(OrderError::InvalidQuantity)
+        );
     }
 
     #[test]
     fn given_unknown_or_discontinued_skus_when_ordered_then_they_are_refused() {
-        assert_eq!(place("o", "c", "t", [("ZZ", 1)], offers), Err(OrderError::UnknownSku("ZZ".into())));
-        assert_eq!(place("o", "c", "t", [("OLD", 1)], offers), Err(OrderError::ProductDiscontinued("OLD".into())));
+        assert_eq!(
+            place("o", "c", "t", [("ZZ", 1)], offers),
+            Err(OrderError::UnknownSku("ZZ".into()))
+        );
+        assert_eq!(
+            place("o", "c", "t", [("OLD", 1)], offers),
+            Err(OrderError::ProductDiscontinued("OLD".into()))
+        );
         assert_eq!(place("o", "c", "t", [], offers), Err(OrderError::NoLines));
     }
 
     #[test]
     fn given_a_line_for_a_sku_when_the_sku_is_added_again_then_its_quantity_rises() {
         let order = add_line(&given_placed(&[("A1", 1)]), "A1", 4, offers("A1").as_ref()).unwrap();
-        assert_eq!(order.lines, [Line { sku: "A1".into(), quantity: 5, unit_price_cents: 250 }]);
+        assert_eq!(
+            order.lines,
+            [Line {
+                sku: "A1".into(),
+                quantity: 5,
+                unit_price_cents: 250
+            }]
+        );
         assert_eq!(order.total_cents, 1250);
     }
 
@@ -235,26 +293,50 @@ mod tests {
     fn given_a_line_when_removed_then_the_total_drops() {
         let order = remove_line(&given_placed(&[("A1", 1), ("B2", 2)]), "B2").unwrap();
         assert_eq!(order.total_cents, 250);
-        assert_eq!(remove_line(&order, "B2"), Err(OrderError::LineNotFound("B2".into())));
+        assert_eq!(
+            remove_line(&order, "B2"),
+            Err(OrderError::LineNotFound("B2".into()))
+        );
     }
 
     #[test]
     fn given_a_shipped_order_when_changed_or_cancelled_then_it_is_refused() {
         let shipped = ship(&given_placed(&[("A1", 1)])).unwrap();
         assert_eq!(cancel(&shipped), Err(OrderError::TooLate));
-        assert_eq!(add_line(&shipped, "A1", 1, offers("A1").as_ref()), Err(OrderError::OrderClosed(OrderStatus::Shipped)));
-        assert_eq!(remove_line(&shipped, "A1"), Err(OrderError::OrderClosed(OrderStatus::Shipped)));
-        assert_eq!(ship(&shipped), Err(OrderError::OrderClosed(OrderStatus::Shipped)));
+        assert_eq!(
+            add_line(&shipped, "A1", 1, offers("A1").as_ref()),
+            Err(OrderError::OrderClosed(OrderStatus::Shipped))
+        );
+        assert_eq!(
+            remove_line(&shipped, "A1"),
+            Err(OrderError::OrderClosed(OrderStatus::Shipped))
+        );
+        assert_eq!(
+            ship(&shipped),
+            Err(OrderError::OrderClosed(OrderStatus::Shipped))
+        );
         assert_eq!(deliver(&shipped).unwrap().status, OrderStatus::Delivered);
     }
 
     #[test]
     fn given_a_cancelled_or_delivered_order_when_changed_then_it_is_refused() {
         let cancelled = cancel(&given_placed(&[("A1", 1)])).unwrap();
-        assert_eq!(cancel(&cancelled), Err(OrderError::OrderClosed(OrderStatus::Cancelled)));
-        assert_eq!(ship(&cancelled), Err(OrderError::OrderClosed(OrderStatus::Cancelled)));
+        assert_eq!(
+            cancel(&cancelled),
+            Err(OrderError::OrderClosed(OrderStatus::Cancelled))
+        );
+        assert_eq!(
+            ship(&cancelled),
+            Err(OrderError::OrderClosed(OrderStatus::Cancelled))
+        );
         let delivered = deliver(&ship(&given_placed(&[("A1", 1)])).unwrap()).unwrap();
-        assert_eq!(cancel(&delivered), Err(OrderError::OrderClosed(OrderStatus::Delivered)));
-        assert_eq!(deliver(&given_placed(&[("A1", 1)])), Err(OrderError::NotShipped));
+        assert_eq!(
+            cancel(&delivered),
+            Err(OrderError::OrderClosed(OrderStatus::Delivered))
+        );
+        assert_eq!(
+            deliver(&given_placed(&[("A1", 1)])),
+            Err(OrderError::NotShipped)
+        );
     }
 }

@@ -19,7 +19,11 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
 /// The `orders-trigger` function.
 pub fn trigger(host: &dyn Host) -> bulkhead::Result<bulkhead::trigger::Trigger> {
     let bus = host.bus_from_env("BUS_NAME")?;
-    Ok(bulkhead::trigger::Trigger::new(bus, bulkhead::event::source_of(SERVICE), acl::acl))
+    Ok(bulkhead::trigger::Trigger::new(
+        bus,
+        bulkhead::event::source_of(SERVICE),
+        acl::acl,
+    ))
 }
 
 /// The `orders-catalog-listener` function: keeps the catalog cache.

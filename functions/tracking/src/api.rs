@@ -40,11 +40,18 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-async fn list_orders(State(api): State<Api>, caller: Caller, Params(params): Params<ListParams>) -> Result<Response, Problem> {
+async fn list_orders(
+    State(api): State<Api>,
+    caller: Caller,
+    Params(params): Params<ListParams>,
+) -> Result<Response, Problem> {
     caller.require(CUSTOMER)?;
     let limit = params.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Problem::bad_request("invalid-limit", format!("limit must be between 1 and {MAX_PAGE}")));
+        return Err(Problem::bad_request(
+            "invalid-limit",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        ));
     }
     let query = Query {
         index: Some(BY_CUSTOMER.into()),
@@ -77,7 +84,10 @@ async fn get_order(
 ) -> Result<Response, Problem> {
     caller.require(CUSTOMER)?;
     valid_id("order id", &id)?;
-    let wait = params.max_wait_ms.map_or(api.max_wait, Duration::from_millis).min(api.max_wait);
+    let wait = params
+        .max_wait_ms
+        .map_or(api.max_wait, Duration::from_millis)
+        .min(api.max_wait);
     let deadline = Instant::now() + wait;
     let mut pause = Duration::from_millis(5);
     loop {
@@ -97,13 +107,16 @@ async fn get_order(
                 return Err(Problem::new(
                     StatusCode::PRECONDITION_FAILED,
                     "view-behind",
-                    format!("the view has version {current} of this order, not yet {min}; try again"),
+                    format!(
+                        "the view has version {current} of this order, not yet {min}; try again"
+                    ),
                 )
                 .with("currentVersion", current)
                 .with("minVersion", min));
             }
             _ => {
-                tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+                tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now())))
+                    .await;
                 pause = (pause * 2).min(Duration::from_millis(100));
             }
         }

@@ -12,7 +12,8 @@ pub const SERVICE: &str = "tracking";
 
 /// The `tracking-api` function.
 pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
-    let max_wait = Duration::from_millis(host.env_or("MIN_VERSION_MAX_WAIT_MS", api::DEFAULT_MAX_WAIT_MS)?);
+    let max_wait =
+        Duration::from_millis(host.env_or("MIN_VERSION_MAX_WAIT_MS", api::DEFAULT_MAX_WAIT_MS)?);
     Ok(api::router(host.table_from_env("TABLE_NAME")?, max_wait))
 }
 

@@ -95,7 +95,9 @@ pub fn product_key(sku: &str) -> Key {
 }
 
 pub async fn product_name(table: &dyn Table, sku: &str) -> bulkhead::Result<Option<String>> {
-    Ok(get_as::<ProductCopy>(table, &product_key(sku)).await?.map(|p| p.name))
+    Ok(get_as::<ProductCopy>(table, &product_key(sku))
+        .await?
+        .map(|p| p.name))
 }
 
 /// Applies one delivered event to the view.
@@ -136,7 +138,13 @@ pub async fn apply(table: &dyn Table, delivered: &Delivered) -> bulkhead::Result
         ("bulkhead.catalog", "product") => {
             let state: ProductState = event.state_as()?;
             let key = product_key(&state.sku);
-            let copy = ProductCopy { pk: key.pk, sk: key.sk, sku: state.sku, name: state.name, version };
+            let copy = ProductCopy {
+                pk: key.pk,
+                sk: key.sk,
+                sku: state.sku,
+                name: state.name,
+                version,
+            };
             upsert_if_newer(table, to_item(&copy)?, version).await?;
         }
         _ => {}

@@ -50,7 +50,10 @@ impl Idempotency {
             hash.update(part);
         }
         let fingerprint = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Idempotency { key: Key::new(format!("{IDEMPOTENCY_PREFIX}{scope}#{key}"), "#"), fingerprint }
+        Idempotency {
+            key: Key::new(format!("{IDEMPOTENCY_PREFIX}{scope}#{key}"), "#"),
+            fingerprint,
+        }
     }
 }
 
@@ -87,7 +90,9 @@ impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let mut response = json_response(self.status, &self.body);
         if self.replayed {
-            response.headers_mut().insert("idempotent-replayed", "true".parse().unwrap());
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", "true".parse().unwrap());
         }
         response
     }
@@ -107,7 +112,13 @@ pub struct Accepted {
 /// rule). `answer` shapes the response from the accepted version. With `If-Match`, a
 /// different current version answers 412. Without it, a lost race is retried with the
 /// fresh state, up to [`MAX_ATTEMPTS`] times, then answers 409 with the current version.
-pub async fn execute<S, D, A>(table: &dyn Table, key: &Key, meta: &CommandMeta, mut decide: D, answer: A) -> Result<Answer, Problem>
+pub async fn execute<S, D, A>(
+    table: &dyn Table,
+    key: &Key,
+    meta: &CommandMeta,
+    mut decide: D,
+    answer: A,
+) -> Result<Answer, Problem>
 where
     S: Serialize + DeserializeOwned,
     D: FnMut(Option<&S>) -> Result<Option<S>, Problem>,
@@ -129,7 +140,13 @@ where
             return Err(stale(current_version));
         }
         let (accepted, mut writes) = match decision {
-            None => (Accepted { version: current_version, created: false }, vec![]),
+            None => (
+                Accepted {
+                    version: current_version,
+                    created: false,
+                },
+                vec![],
+            ),
             Some(state) => {
                 let version = current_version + 1;
                 let record = Record {
@@ -145,49 +162,94 @@ where
                     None => Condition::NotExists,
                     Some(_) => Condition::VersionIs(current_version),
                 };
-                (Accepted { version, created: current.is_none() }, vec![Write::put(to_item(&record)?, condition)])
+                (
+                    Accepted {
+                        version,
+                        created: current.is_none(),
+                    },
+                    vec![Write::put(to_item(&record)?, condition)],
+                )
             }
         };
         let (status, body) = answer(accepted);
         let state_writes = writes.len();
         if let Some(idempotency) = &meta.idempotency {
-            writes.push(Write::put(idempotency_item(idempotency, status, &body)?, Condition::NotExists));
+            writes.push(Write::put(
+                idempotency_item(idempotency, status, &body)?,
+                Condition::NotExists,
+            ));
         }
         if writes.is_empty() {
-            return Ok(Answer { status, body, replayed: false });
+            return Ok(Answer {
+                status,
+                body,
+                replayed: false,
+            });
         }
         match table.write(writes).await {
-            Ok(()) => return Ok(Answer { status, body, replayed: false }),
+            Ok(()) => {
+                return Ok(Answer {
+                    status,
+                    body,
+                    replayed: false,
+                });
+            }
             Err(Error::ConditionFailed { index }) if index >= state_writes => {
                 // A concurrent request with the same key won: answer as it did.
-                let idempotency = meta.idempotency.as_ref().expect("an idempotency write failed");
+                let idempotency = meta
+                    .idempotency
+                    .as_ref()
+                    .expect("an idempotency write failed");
                 if let Some(answer) = replay(table, idempotency).await? {
                     return Ok(answer);
                 }
             }
             Err(Error::ConditionFailed { .. }) if meta.if_match.is_some() => {
-                let now = table.get(key).await?.as_ref().and_then(crate::store::version_of).unwrap_or(0);
+                let now = table
+                    .get(key)
+                    .await?
+                    .as_ref()
+                    .and_then(crate::store::version_of)
+                    .unwrap_or(0);
                 return Err(stale(now));
             }
             Err(Error::ConditionFailed { .. }) => {
                 tracing::debug!(attempt, pk = %key.pk, "write lost a race; retrying");
-                tokio::time::sleep(Duration::from_micros(rand::random_range(100..2_000) << attempt.min(4))).await;
+                tokio::time::sleep(Duration::from_micros(
+                    rand::random_range(100..2_000) << attempt.min(4),
+                ))
+                .await;
             }
             Err(e) => return Err(e.into()),
         }
     }
-    let now = table.get(key).await?.as_ref().and_then(crate::store::version_of).unwrap_or(current_version);
-    Err(Problem::new(StatusCode::CONFLICT, "conflict", "the order kept changing; read it and try again")
-        .with("currentVersion", now))
+    let now = table
+        .get(key)
+        .await?
+        .as_ref()
+        .and_then(crate::store::version_of)
+        .unwrap_or(current_version);
+    Err(Problem::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        "the order kept changing; read it and try again",
+    )
+    .with("currentVersion", now))
 }
 
 fn stale(current: u64) -> Problem {
-    Problem::new(StatusCode::PRECONDITION_FAILED, "version-mismatch", "If-Match does not name the current version")
-        .with("currentVersion", current)
+    Problem::new(
+        StatusCode::PRECONDITION_FAILED,
+        "version-mismatch",
+        "If-Match does not name the current version",
+    )
+    .with("currentVersion", current)
 }
 
 async fn replay(table: &dyn Table, idempotency: &Idempotency) -> Result<Option<Answer>, Problem> {
-    let Some(item) = table.get(&idempotency.key).await? else { return Ok(None) };
+    let Some(item) = table.get(&idempotency.key).await? else {
+        return Ok(None);
+    };
     let record: IdempotencyRecord = from_item(item)?;
     if record.expires_at < crate::now_millis() / 1000 {
         return Ok(None);
@@ -223,9 +285,21 @@ pub fn timestamp() -> String {
 
 impl<S> Record<S> {
     /// A public event about this record's version, carrying its correlation and causation.
-    pub fn event(&self, event_type: &str, kind: &str, id: &str, change: Value, state: Value) -> crate::event::PublicEvent {
-        let aggregate = crate::event::AggregateRef { kind: kind.into(), id: id.into(), version: self.version };
-        let mut event = crate::event::PublicEvent::new(event_type, aggregate, self.updated_at.clone());
+    pub fn event(
+        &self,
+        event_type: &str,
+        kind: &str,
+        id: &str,
+        change: Value,
+        state: Value,
+    ) -> crate::event::PublicEvent {
+        let aggregate = crate::event::AggregateRef {
+            kind: kind.into(),
+            id: id.into(),
+            version: self.version,
+        };
+        let mut event =
+            crate::event::PublicEvent::new(event_type, aggregate, self.updated_at.clone());
         event.correlation_id = self.correlation_id.clone();
         event.causation_id = self.causation_id.clone();
         event.change = change;

@@ -124,11 +124,16 @@ impl Database {
 
     fn with(conn: Connection) -> Result<Arc<Self>> {
         conn.execute_batch(SCHEMA)?;
-        Ok(Arc::new(Database { conn: Mutex::new(conn), signals: Mutex::default() }))
+        Ok(Arc::new(Database {
+            conn: Mutex::new(conn),
+            signals: Mutex::default(),
+        }))
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The wake-up signal of a stream (`stream/<table>`) or a queue (`queue/<name>`).
@@ -164,16 +169,27 @@ impl Database {
                      AND (?4 IS NULL OR sk {after} ?4) ORDER BY sk {order} LIMIT ?5"
                 );
                 let mut stmt = conn.prepare_cached(&sql)?;
-                stmt.query_map(params![table, query.partition, prefix, start_sk, limit as i64 + 1], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?
+                stmt.query_map(
+                    params![table, query.partition, prefix, start_sk, limit as i64 + 1],
+                    |r| r.get(0),
+                )?
+                .collect::<rusqlite::Result<_>>()?
             }
             Some(index) => {
                 let (_, sort_attr) = query.key_attributes();
                 let start = start
                     .as_ref()
-                    .map(|s| Ok::<_, Error>((string_attr(s, &sort_attr)?, string_attr(s, "pk")?, string_attr(s, "sk")?)))
+                    .map(|s| {
+                        Ok::<_, Error>((
+                            string_attr(s, &sort_attr)?,
+                            string_attr(s, "pk")?,
+                            string_attr(s, "sk")?,
+                        ))
+                    })
                     .transpose()?;
-                let (isk, pk, sk) = start.map(|(a, b, c)| (Some(a), Some(b), Some(c))).unwrap_or_default();
+                let (isk, pk, sk) = start
+                    .map(|(a, b, c)| (Some(a), Some(b), Some(c)))
+                    .unwrap_or_default();
                 let sql = format!(
                     "SELECT i.item FROM index_entries e JOIN items i ON i.tbl = e.tbl AND i.pk = e.pk AND i.sk = e.sk
                      WHERE e.tbl = ?1 AND e.idx = ?2 AND e.ipk = ?3 AND substr(e.isk, 1, length(?4)) = ?4
@@ -182,14 +198,26 @@ impl Database {
                 );
                 let mut stmt = conn.prepare_cached(&sql)?;
                 stmt.query_map(
-                    params![table, index, query.partition, prefix, isk, pk, sk, limit as i64 + 1],
+                    params![
+                        table,
+                        index,
+                        query.partition,
+                        prefix,
+                        isk,
+                        pk,
+                        sk,
+                        limit as i64 + 1
+                    ],
                     |r| r.get(0),
                 )?
                 .collect::<rusqlite::Result<_>>()?
             }
         };
         drop(conn);
-        let mut items = rows.iter().map(|t| from_json(t)).collect::<Result<Vec<_>>>()?;
+        let mut items = rows
+            .iter()
+            .map(|t| from_json(t))
+            .collect::<Result<Vec<_>>>()?;
         let more = items.len() > limit;
         items.truncate(limit);
         let cursor = match (more, items.last()) {
@@ -317,7 +345,11 @@ impl Database {
     pub fn checkpoint(&self, consumer: &str) -> Result<i64> {
         let seq = self
             .conn()
-            .query_row("SELECT seq FROM checkpoints WHERE consumer = ?1", params![consumer], |r| r.get(0))
+            .query_row(
+                "SELECT seq FROM checkpoints WHERE consumer = ?1",
+                params![consumer],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(seq.unwrap_or(0))
     }
@@ -390,7 +422,8 @@ impl Database {
         let mut received = Vec::with_capacity(candidates.len());
         let mut dead_lettered = false;
         for (seq, mut message) in candidates {
-            if let Some(redrive) = redrive.filter(|r| message.receive_count >= r.max_receive_count) {
+            if let Some(redrive) = redrive.filter(|r| message.receive_count >= r.max_receive_count)
+            {
                 tx.execute(
                     "UPDATE messages SET queue = ?1, visible_at = ?2, receive_count = 0, first_received_at = NULL WHERE seq = ?3",
                     params![redrive.dead_letter_queue, now, seq],
@@ -408,7 +441,8 @@ impl Database {
         tx.commit()?;
         drop(conn);
         if let (true, Some(redrive)) = (dead_lettered, redrive) {
-            self.signal(&format!("queue/{}", redrive.dead_letter_queue)).notify_one();
+            self.signal(&format!("queue/{}", redrive.dead_letter_queue))
+                .notify_one();
         }
         Ok(received)
     }
@@ -430,7 +464,10 @@ impl Database {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for id in ids {
-            tx.execute("UPDATE messages SET visible_at = ?1 WHERE id = ?2", params![visible_at, id])?;
+            tx.execute(
+                "UPDATE messages SET visible_at = ?1 WHERE id = ?2",
+                params![visible_at, id],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -448,11 +485,23 @@ impl Database {
     /// The bodies of up to `limit` messages in a queue, oldest first, without receiving them.
     pub fn peek(&self, queue: &str, limit: usize) -> Result<Vec<String>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT body FROM messages WHERE queue = ?1 ORDER BY seq LIMIT ?2")?;
+        let mut stmt = conn
+            .prepare_cached("SELECT body FROM messages WHERE queue = ?1 ORDER BY seq LIMIT ?2")?;
         let bodies = stmt
             .query_map(params![queue, limit as i64], |r| r.get(0))?
             .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(bodies)
+    }
+
+    /// The events an archive holds, oldest first.
+    pub fn archived(&self, archive: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT event FROM archive WHERE archive = ?1 ORDER BY seq")?;
+        let events = stmt
+            .query_map(params![archive], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(events)
     }
 
     /// The highest change sequence number of a table, or 0.
@@ -475,9 +524,18 @@ impl Database {
             stmt.query_map(params![spec.name, ttl_attribute, now_seconds], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?
         };
-        let keys = rows.iter().map(|t| Key::of(&from_json(t)?)).collect::<Result<Vec<_>>>()?;
+        let keys = rows
+            .iter()
+            .map(|t| Key::of(&from_json(t)?))
+            .collect::<Result<Vec<_>>>()?;
         for key in &keys {
-            self.write(spec, vec![Write::Delete { key: key.clone(), condition: crate::store::Condition::Always }])?;
+            self.write(
+                spec,
+                vec![Write::Delete {
+                    key: key.clone(),
+                    condition: crate::store::Condition::Always,
+                }],
+            )?;
         }
         Ok(keys.len())
     }
@@ -501,20 +559,36 @@ mod tests {
     use serde_json::json;
 
     fn spec() -> TableSpec {
-        TableSpec { name: "T".into(), indexes: vec!["gsi1".into()], stream: true }
+        TableSpec {
+            name: "T".into(),
+            indexes: vec!["gsi1".into()],
+            stream: true,
+        }
     }
 
     fn item(pk: &str, version: u64, gsi1sk: &str) -> Item {
-        to_item(&json!({"pk": pk, "sk": "#", "version": version, "gsi1pk": "C", "gsi1sk": gsi1sk})).unwrap()
+        to_item(&json!({"pk": pk, "sk": "#", "version": version, "gsi1pk": "C", "gsi1sk": gsi1sk}))
+            .unwrap()
     }
 
     #[test]
     fn a_write_and_its_change_record_commit_together() {
         let db = Database::open_in_memory().unwrap();
-        db.write(&spec(), vec![Write::put(item("a", 1, "1"), Condition::NotExists)]).unwrap();
-        let failed = db.write(&spec(), vec![Write::put(item("a", 2, "1"), Condition::VersionIs(5))]);
+        db.write(
+            &spec(),
+            vec![Write::put(item("a", 1, "1"), Condition::NotExists)],
+        )
+        .unwrap();
+        let failed = db.write(
+            &spec(),
+            vec![Write::put(item("a", 2, "1"), Condition::VersionIs(5))],
+        );
         assert!(matches!(failed, Err(Error::ConditionFailed { index: 0 })));
-        db.write(&spec(), vec![Write::put(item("a", 2, "1"), Condition::VersionIs(1))]).unwrap();
+        db.write(
+            &spec(),
+            vec![Write::put(item("a", 2, "1"), Condition::VersionIs(1))],
+        )
+        .unwrap();
         let changes = db.changes_after("T", 0, 10).unwrap();
         let kinds: Vec<_> = changes.iter().map(|c| c.kind.as_str()).collect();
         assert_eq!(kinds, ["INSERT", "MODIFY"]);
@@ -525,8 +599,16 @@ mod tests {
     #[test]
     fn an_unchanged_put_writes_no_change_record() {
         let db = Database::open_in_memory().unwrap();
-        db.write(&spec(), vec![Write::put(item("a", 1, "1"), Condition::Always)]).unwrap();
-        db.write(&spec(), vec![Write::put(item("a", 1, "1"), Condition::Always)]).unwrap();
+        db.write(
+            &spec(),
+            vec![Write::put(item("a", 1, "1"), Condition::Always)],
+        )
+        .unwrap();
+        db.write(
+            &spec(),
+            vec![Write::put(item("a", 1, "1"), Condition::Always)],
+        )
+        .unwrap();
         assert_eq!(db.changes_after("T", 0, 10).unwrap().len(), 1);
     }
 
@@ -537,7 +619,10 @@ mod tests {
             Write::put(item("a", 1, "1"), Condition::NotExists),
             Write::put(item("b", 1, "1"), Condition::VersionIs(9)),
         ];
-        assert!(matches!(db.write(&spec(), writes), Err(Error::ConditionFailed { index: 1 })));
+        assert!(matches!(
+            db.write(&spec(), writes),
+            Err(Error::ConditionFailed { index: 1 })
+        ));
         assert!(db.get("T", &Key::new("a", "#")).unwrap().is_none());
         assert!(db.changes_after("T", 0, 10).unwrap().is_empty());
     }
@@ -546,7 +631,11 @@ mod tests {
     fn index_queries_page_in_order_in_both_directions() {
         let db = Database::open_in_memory().unwrap();
         for (pk, sk) in [("a", "3"), ("b", "1"), ("c", "2"), ("d", "5"), ("e", "4")] {
-            db.write(&spec(), vec![Write::put(item(pk, 1, sk), Condition::Always)]).unwrap();
+            db.write(
+                &spec(),
+                vec![Write::put(item(pk, 1, sk), Condition::Always)],
+            )
+            .unwrap();
         }
         for descending in [false, true] {
             let mut query = Query {
@@ -577,20 +666,37 @@ mod tests {
     fn queues_redeliver_after_the_visibility_timeout_and_redrive_to_the_dlq() {
         let db = Database::open_in_memory().unwrap();
         db.send(&[("q".into(), "m1".into())], &[]).unwrap();
-        let redrive = Redrive { dead_letter_queue: "dlq".into(), max_receive_count: 2 };
+        let redrive = Redrive {
+            dead_letter_queue: "dlq".into(),
+            max_receive_count: 2,
+        };
         assert_eq!(db.receive("q", 10, 0, Some(&redrive)).unwrap().len(), 1);
-        assert_eq!(db.receive("q", 10, 60_000, Some(&redrive)).unwrap()[0].receive_count, 2);
-        assert!(db.receive("q", 10, 0, Some(&redrive)).unwrap().is_empty(), "hidden while in flight");
+        assert_eq!(
+            db.receive("q", 10, 60_000, Some(&redrive)).unwrap()[0].receive_count,
+            2
+        );
+        assert!(
+            db.receive("q", 10, 0, Some(&redrive)).unwrap().is_empty(),
+            "hidden while in flight"
+        );
         db.release(&[db.peek_ids("q")[0].clone()], 0).unwrap();
-        assert!(db.receive("q", 10, 0, Some(&redrive)).unwrap().is_empty(), "third receive redrives");
+        assert!(
+            db.receive("q", 10, 0, Some(&redrive)).unwrap().is_empty(),
+            "third receive redrives"
+        );
         assert_eq!(db.peek("dlq", 10).unwrap(), ["m1"]);
     }
 
     impl Database {
         fn peek_ids(&self, queue: &str) -> Vec<String> {
             let conn = self.conn();
-            let mut stmt = conn.prepare("SELECT id FROM messages WHERE queue = ?1").unwrap();
-            stmt.query_map(params![queue], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+            let mut stmt = conn
+                .prepare("SELECT id FROM messages WHERE queue = ?1")
+                .unwrap();
+            stmt.query_map(params![queue], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
         }
     }
 }

@@ -79,23 +79,43 @@ mod tests {
 
     #[test]
     fn event_ids_depend_only_on_aggregate_and_version() {
-        let at = |v| AggregateRef { kind: "order".into(), id: "o-1".into(), version: v };
+        let at = |v| AggregateRef {
+            kind: "order".into(),
+            id: "o-1".into(),
+            version: v,
+        };
         let a = PublicEvent::new("OrderPlaced", at(1), "t1".into());
         let b = PublicEvent::new("OrderPlaced", at(1), "t2".into());
         assert_eq!(a.id, b.id);
-        assert_ne!(a.id, PublicEvent::new("OrderShipped", at(2), "t1".into()).id);
+        assert_ne!(
+            a.id,
+            PublicEvent::new("OrderShipped", at(2), "t1".into()).id
+        );
     }
 
     #[test]
     fn the_envelope_serializes_in_the_documented_shape() {
         let mut event = PublicEvent::new(
             "OrderPlaced",
-            AggregateRef { kind: "order".into(), id: "o-1".into(), version: 1 },
+            AggregateRef {
+                kind: "order".into(),
+                id: "o-1".into(),
+                version: 1,
+            },
             "2026-11-22T10:00:00.123Z".into(),
         );
         event.correlation_id = Some("c".into());
         let json = serde_json::to_value(&event).unwrap();
-        for field in ["id", "type", "schemaVersion", "aggregate", "occurredAt", "correlationId", "change", "state"] {
+        for field in [
+            "id",
+            "type",
+            "schemaVersion",
+            "aggregate",
+            "occurredAt",
+            "correlationId",
+            "change",
+            "state",
+        ] {
             assert!(json.get(field).is_some(), "{field} missing from {json}");
         }
         assert_eq!(json["aggregate"]["type"], "order");

@@ -17,7 +17,9 @@ pub trait Host: Send + Sync {
 
 impl dyn Host + '_ {
     pub fn require_env(&self, name: &str) -> Result<String> {
-        self.env(name).filter(|v| !v.is_empty()).ok_or_else(|| Error::Config(format!("{name} is not set")))
+        self.env(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::Config(format!("{name} is not set")))
     }
 
     /// The table named by an environment variable.
@@ -34,7 +36,9 @@ impl dyn Host + '_ {
     pub fn env_or<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T> {
         match self.env(name) {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| Error::Config(format!("{name}={v:?} is not valid"))),
+            Some(v) => v
+                .parse()
+                .map_err(|_| Error::Config(format!("{name}={v:?} is not valid"))),
         }
     }
 }
@@ -74,7 +78,10 @@ mod aws {
         }
 
         fn bus(&self, name: &str) -> Result<Arc<dyn Bus>> {
-            Ok(Arc::new(EventBridgeBus::new(self.eventbridge.clone(), name)))
+            Ok(Arc::new(EventBridgeBus::new(
+                self.eventbridge.clone(),
+                name,
+            )))
         }
     }
 }

@@ -25,7 +25,12 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
-        Problem { status, code: code.into(), detail: detail.into(), extra: Map::new() }
+        Problem {
+            status,
+            code: code.into(),
+            detail: detail.into(),
+            extra: Map::new(),
+        }
     }
 
     /// Adds a member to the problem document.
@@ -38,35 +43,58 @@ impl Problem {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
     }
     pub fn forbidden(role: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", format!("this action needs the role {role}"))
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this action needs the role {role}"),
+        )
     }
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", format!("{} was not found", what.into()))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            format!("{} was not found", what.into()),
+        )
     }
     pub fn unprocessable(code: &str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the service failed; try again")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the service failed; try again",
+        )
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let mut body = Map::new();
-        body.insert("type".into(), json!(format!("urn:bulkhead:problem:{}", self.code)));
-        body.insert("title".into(), json!(self.status.canonical_reason().unwrap_or("Error")));
+        body.insert(
+            "type".into(),
+            json!(format!("urn:bulkhead:problem:{}", self.code)),
+        );
+        body.insert(
+            "title".into(),
+            json!(self.status.canonical_reason().unwrap_or("Error")),
+        );
         body.insert("status".into(), json!(self.status.as_u16()));
         body.insert("code".into(), json!(self.code));
         body.insert("detail".into(), json!(self.detail));
         body.extend(self.extra);
         let mut response = (self.status, Value::Object(body).to_string()).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         response
     }
 }
@@ -74,7 +102,9 @@ impl IntoResponse for Problem {
 impl From<crate::Error> for Problem {
     fn from(e: crate::Error) -> Self {
         match e {
-            crate::Error::InvalidCursor => Problem::bad_request("invalid-cursor", "the cursor is not valid for this list"),
+            crate::Error::InvalidCursor => {
+                Problem::bad_request("invalid-cursor", "the cursor is not valid for this list")
+            }
             e => {
                 tracing::error!(error = %e, "request failed");
                 Problem::internal()
@@ -97,15 +127,24 @@ impl Caller {
 
     /// `Ok` when the caller has the role, 403 otherwise.
     pub fn require(&self, role: &str) -> Result<(), Problem> {
-        if self.has_role(role) { Ok(()) } else { Err(Problem::forbidden(role)) }
+        if self.has_role(role) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(role))
+        }
     }
 
     fn from_context(context: Option<&RequestContext>) -> Option<Caller> {
         #[allow(irrefutable_let_patterns)]
-        let Some(RequestContext::ApiGatewayV2(context)) = context else { return None };
+        let Some(RequestContext::ApiGatewayV2(context)) = context else {
+            return None;
+        };
         let claims = &context.authorizer.as_ref()?.jwt.as_ref()?.claims;
         let sub = claims.get("sub").filter(|s| !s.is_empty())?.clone();
-        let roles = claims.get("cognito:groups").map(|g| parse_groups(g)).unwrap_or_default();
+        let roles = claims
+            .get("cognito:groups")
+            .map(|g| parse_groups(g))
+            .unwrap_or_default();
         Some(Caller { sub, roles })
     }
 }
@@ -131,7 +170,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Caller::from_context(parts.extensions.get::<RequestContext>()).ok_or_else(Problem::unauthorized)
+        Caller::from_context(parts.extensions.get::<RequestContext>())
+            .ok_or_else(Problem::unauthorized)
     }
 }
 
@@ -156,7 +196,10 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             .filter(|c| !c.is_empty() && c.len() <= 128)
             .map(String::from)
             .unwrap_or_else(|| request_id.clone());
-        Ok(RequestMeta { request_id, correlation_id })
+        Ok(RequestMeta {
+            request_id,
+            correlation_id,
+        })
     }
 }
 
@@ -177,21 +220,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
     async fn from_request(request: Request, _: &S) -> Result<Self, Self::Rejection> {
         let content_type = header_str(request.headers(), "content-type").unwrap_or_default();
-        let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        if mime != "application/json" && !(mime.starts_with("application/") && mime.ends_with("+json")) {
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json"
+            && !(mime.starts_with("application/") && mime.ends_with("+json"))
+        {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "the body must be application/json",
             ));
         }
-        let raw = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body-too-large",
-                format!("the body must be at most {MAX_BODY_BYTES} bytes"),
-            )
-        })?;
+        let raw = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    format!("the body must be at most {MAX_BODY_BYTES} bytes"),
+                )
+            })?;
         let value = parse_json(&raw)?;
         Ok(JsonBody { value, raw })
     }
@@ -221,7 +273,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
 /// The version in `If-Match`, if any: `3`, `"3"` or `W/"3"`. `*` means any version.
 pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
     let text = value.to_str().unwrap_or_default().trim();
     if text == "*" {
         return Ok(None);
@@ -235,7 +289,9 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
 
 /// The `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     match value.to_str() {
         Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
             Ok(Some(key.to_string()))
@@ -254,7 +310,12 @@ pub fn etag(version: u64) -> [(header::HeaderName, String); 1] {
 
 /// A JSON answer with a status.
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Adds the problem+json answers for unknown routes and methods.
@@ -262,13 +323,25 @@ pub fn with_fallbacks(router: Router) -> Router {
     async fn not_found() -> Problem {
         Problem::new(StatusCode::NOT_FOUND, "no-route", "no such route")
     }
-    router.fallback(not_found).method_not_allowed_fallback(not_found)
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
 }
 
 /// Validates an identifier taken from a path: 1 to 64 letters, digits, `-` or `_`.
 pub fn valid_id(kind: &str, id: &str) -> Result<(), Problem> {
-    let ok = (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok { Ok(()) } else { Err(Problem::bad_request(&format!("invalid-{kind}"), format!("{id:?} is not a valid {kind}"))) }
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Problem::bad_request(
+            &format!("invalid-{kind}"),
+            format!("{id:?} is not a valid {kind}"),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -278,7 +351,10 @@ mod tests {
     #[test]
     fn groups_parse_in_every_form_api_gateway_sends() {
         assert_eq!(parse_groups("[customer staff]"), ["customer", "staff"]);
-        assert_eq!(parse_groups(r#"["customer","staff"]"#), ["customer", "staff"]);
+        assert_eq!(
+            parse_groups(r#"["customer","staff"]"#),
+            ["customer", "staff"]
+        );
         assert_eq!(parse_groups("staff"), ["staff"]);
         assert!(parse_groups("[]").is_empty());
     }
@@ -304,11 +380,28 @@ mod tests {
         struct Body {
             n: u32,
         }
-        assert_eq!(parse_json::<Body>(b"{").unwrap_err().status, StatusCode::BAD_REQUEST);
-        assert_eq!(parse_json::<Body>(&[0xff, 0xfe]).unwrap_err().status, StatusCode::BAD_REQUEST);
-        assert_eq!(parse_json::<Body>(br#"{"n": "x"}"#).unwrap_err().status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            parse_json::<Body>(b"{").unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse_json::<Body>(&[0xff, 0xfe]).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            parse_json::<Body>(br#"{"n": "x"}"#).unwrap_err().status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
         let deep = "[".repeat(10_000);
-        assert!(parse_json::<Body>(deep.as_bytes()).unwrap_err().status.is_client_error());
-        assert_eq!(parse_json::<Value>(deep.as_bytes()).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert!(
+            parse_json::<Body>(deep.as_bytes())
+                .unwrap_err()
+                .status
+                .is_client_error()
+        );
+        assert_eq!(
+            parse_json::<Value>(deep.as_bytes()).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

@@ -21,7 +21,10 @@ pub struct Delivered {
 
 impl Delivered {
     pub fn parse(message: &SqsMessage) -> Result<Delivered> {
-        let body = message.body.as_deref().ok_or_else(|| Error::Malformed("message without a body".into()))?;
+        let body = message
+            .body
+            .as_deref()
+            .ok_or_else(|| Error::Malformed("message without a body".into()))?;
         Ok(serde_json::from_str(body)?)
     }
 }
@@ -62,7 +65,11 @@ where
 
 /// A queue listener, ready for either host.
 #[derive(Clone)]
-pub struct Listener(std::sync::Arc<dyn Fn(SqsEvent) -> futures::future::BoxFuture<'static, SqsBatchResponse> + Send + Sync>);
+pub struct Listener(
+    std::sync::Arc<
+        dyn Fn(SqsEvent) -> futures::future::BoxFuture<'static, SqsBatchResponse> + Send + Sync,
+    >,
+);
 
 impl Listener {
     /// A listener that applies `apply` to each delivered event.

@@ -53,7 +53,9 @@ impl Change {
             ChangeKind::Remove => change.old.is_some(),
         };
         if !consistent {
-            return Err(Error::Malformed(format!("{kind:?} record without its images")));
+            return Err(Error::Malformed(format!(
+                "{kind:?} record without its images"
+            )));
         }
         Ok(change)
     }
@@ -87,7 +89,10 @@ pub struct Retry {
 
 impl Default for Retry {
     fn default() -> Self {
-        Retry { attempts: 5, first_delay: Duration::from_millis(25) }
+        Retry {
+            attempts: 5,
+            first_delay: Duration::from_millis(25),
+        }
     }
 }
 
@@ -102,7 +107,12 @@ pub struct Trigger {
 
 impl Trigger {
     pub fn new(bus: Arc<dyn Bus>, source: impl Into<String>, acl: Acl) -> Self {
-        Trigger { bus, source: source.into(), acl, retry: Retry::default() }
+        Trigger {
+            bus,
+            source: source.into(),
+            acl,
+            retry: Retry::default(),
+        }
     }
 
     pub fn with_retry(mut self, retry: Retry) -> Self {
@@ -152,7 +162,9 @@ impl Trigger {
 
     fn entry_for(&self, record: &EventRecord) -> Result<Option<BusEntry>> {
         let change = Change::from_record(record)?;
-        let Some(event) = (self.acl)(&change)? else { return Ok(None) };
+        let Some(event) = (self.acl)(&change)? else {
+            return Ok(None);
+        };
         Ok(Some(BusEntry {
             source: self.source.clone(),
             detail_type: event.event_type.clone(),

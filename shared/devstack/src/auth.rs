@@ -44,22 +44,42 @@ impl Auth {
             "exp": now + ttl_secs,
             "token_use": "id",
         });
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| Error::Token(e.to_string()))
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| Error::Token(e.to_string()))
     }
 
     /// The claims of a valid `Authorization: Bearer` value, as API Gateway passes them to
     /// the function: every value a string, arrays in the form `[a b]`.
     pub fn verify(&self, authorization: Option<&str>) -> Option<HashMap<String, String>> {
-        let token = authorization?.strip_prefix("Bearer ").or_else(|| authorization?.strip_prefix("bearer "))?;
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token.trim(), &self.decoding, &self.validation).ok()?;
-        Some(data.claims.into_iter().map(|(k, v)| (k, gateway_string(&v))).collect())
+        let token = authorization?
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization?.strip_prefix("bearer "))?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(
+            token.trim(),
+            &self.decoding,
+            &self.validation,
+        )
+        .ok()?;
+        Some(
+            data.claims
+                .into_iter()
+                .map(|(k, v)| (k, gateway_string(&v)))
+                .collect(),
+        )
     }
 }
 
 fn gateway_string(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Array(items) => format!("[{}]", items.iter().map(gateway_string).collect::<Vec<_>>().join(" ")),
+        Value::Array(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(gateway_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         other => other.to_string(),
     }
 }
@@ -71,7 +91,9 @@ mod tests {
     #[test]
     fn tokens_verify_and_claims_arrive_in_api_gateway_form() {
         let auth = Auth::new("s", "iss", "aud");
-        let token = auth.token("alice", &["customer".into(), "staff".into()], 60).unwrap();
+        let token = auth
+            .token("alice", &["customer".into(), "staff".into()], 60)
+            .unwrap();
         let claims = auth.verify(Some(&format!("Bearer {token}"))).unwrap();
         assert_eq!(claims["sub"], "alice");
         assert_eq!(claims["cognito:groups"], "[customer staff]");
@@ -84,9 +106,16 @@ mod tests {
         assert!(auth.verify(Some("Bearer nonsense")).is_none());
         let expired = auth.token("alice", &[], -60).unwrap();
         assert!(auth.verify(Some(&format!("Bearer {expired}"))).is_none());
-        let foreign = Auth::new("other secret", "iss", "aud").token("alice", &[], 60).unwrap();
+        let foreign = Auth::new("other secret", "iss", "aud")
+            .token("alice", &[], 60)
+            .unwrap();
         assert!(auth.verify(Some(&format!("Bearer {foreign}"))).is_none());
-        let wrong_audience = Auth::new("s", "iss", "someone-else").token("alice", &[], 60).unwrap();
-        assert!(auth.verify(Some(&format!("Bearer {wrong_audience}"))).is_none());
+        let wrong_audience = Auth::new("s", "iss", "someone-else")
+            .token("alice", &[], 60)
+            .unwrap();
+        assert!(
+            auth.verify(Some(&format!("Bearer {wrong_audience}")))
+                .is_none()
+        );
     }
 }

@@ -13,11 +13,16 @@ pub struct Faults {
 
 impl Faults {
     pub fn new(down: impl IntoIterator<Item = String>) -> Self {
-        Faults { down: RwLock::new(down.into_iter().collect()) }
+        Faults {
+            down: RwLock::new(down.into_iter().collect()),
+        }
     }
 
     pub fn is_down(&self, name: &str) -> bool {
-        self.down.read().unwrap_or_else(|p| p.into_inner()).contains(name)
+        self.down
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(name)
     }
 
     pub fn set_down(&self, names: impl IntoIterator<Item = String>) {
@@ -25,7 +30,12 @@ impl Faults {
     }
 
     pub fn down(&self) -> Vec<String> {
-        self.down.read().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.down
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 
@@ -43,9 +53,14 @@ impl FaultyBus {
 
 #[async_trait::async_trait]
 impl Bus for FaultyBus {
-    async fn put_events(&self, entries: &[BusEntry]) -> bulkhead::Result<Vec<Result<(), EntryFailure>>> {
+    async fn put_events(
+        &self,
+        entries: &[BusEntry],
+    ) -> bulkhead::Result<Vec<Result<(), EntryFailure>>> {
         if self.faults.is_down("bus") {
-            return Err(bulkhead::Error::Bus("the bus is down (devstack fault)".into()));
+            return Err(bulkhead::Error::Bus(
+                "the bus is down (devstack fault)".into(),
+            ));
         }
         self.inner.put_events(entries).await
     }

@@ -69,25 +69,42 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(template: &Template, functions: HashMap<String, Router>, auth: Auth, faults: Arc<Faults>, db: Arc<Database>) -> Result<Self> {
+    pub fn new(
+        template: &Template,
+        functions: HashMap<String, Router>,
+        auth: Auth,
+        faults: Arc<Faults>,
+        db: Arc<Database>,
+    ) -> Result<Self> {
         let mut routes = vec![];
         for f in &template.functions {
             for r in &f.routes {
                 routes.push(GatewayRoute {
                     method: r.method.clone(),
                     path: r.path.clone(),
-                    segments: r.path.trim_start_matches('/').split('/').map(String::from).collect(),
+                    segments: r
+                        .path
+                        .trim_start_matches('/')
+                        .split('/')
+                        .map(String::from)
+                        .collect(),
                     function: f.name.clone(),
                     service: f.service.clone(),
                 });
             }
         }
         // Literal segments win over parameters, as in API Gateway.
-        routes.sort_by_key(|r| std::cmp::Reverse(r.segments.iter().filter(|s| !s.starts_with('{')).count()));
+        routes.sort_by_key(|r| {
+            std::cmp::Reverse(r.segments.iter().filter(|s| !s.starts_with('{')).count())
+        });
         let streams = template
             .functions
             .iter()
-            .flat_map(|f| f.streams.iter().map(move |s| (format!("{}/{}", f.name, s.table), s.table.clone())))
+            .flat_map(|f| {
+                f.streams
+                    .iter()
+                    .map(move |s| (format!("{}/{}", f.name, s.table), s.table.clone()))
+            })
             .collect();
         Ok(Gateway {
             routes,
@@ -97,7 +114,11 @@ impl Gateway {
             db,
             queues: template.queues.keys().cloned().collect(),
             streams,
-            tables: template.tables.iter().map(|(k, (spec, _))| (k.clone(), spec.clone())).collect(),
+            tables: template
+                .tables
+                .iter()
+                .map(|(k, (spec, _))| (k.clone(), spec.clone()))
+                .collect(),
         })
     }
 
@@ -105,7 +126,11 @@ impl Gateway {
         let gateway = Arc::new(self);
         Router::new().fallback(move |request: Request| {
             let gateway = gateway.clone();
-            async move { tokio::spawn(handle(gateway, request)).await.unwrap_or_else(|_| Problem::internal().into_response()) }
+            async move {
+                tokio::spawn(handle(gateway, request))
+                    .await
+                    .unwrap_or_else(|_| Problem::internal().into_response())
+            }
         })
     }
 
@@ -127,24 +152,50 @@ impl Gateway {
 async fn handle(gateway: Arc<Gateway>, request: Request) -> Response {
     let path = request.uri().path().to_string();
     if let Some(admin) = path.strip_prefix("/_devstack/") {
-        return devstack_endpoint(&gateway, admin.to_string(), request).await.unwrap_or_else(|p| p.into_response());
+        return devstack_endpoint(&gateway, admin.to_string(), request)
+            .await
+            .unwrap_or_else(|p| p.into_response());
     }
     let method = request.method().as_str().to_string();
-    let Some((route, params)) = gateway.routes.iter().find_map(|r| r.matches(&method, &path).map(|p| (r, p))) else {
-        return Problem::new(StatusCode::NOT_FOUND, "no-route", format!("no route for {method} {path}")).into_response();
+    let Some((route, params)) = gateway
+        .routes
+        .iter()
+        .find_map(|r| r.matches(&method, &path).map(|p| (r, p)))
+    else {
+        return Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-route",
+            format!("no route for {method} {path}"),
+        )
+        .into_response();
     };
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let Some(claims) = gateway.auth.verify(authorization) else {
         let mut response = Problem::unauthorized().into_response();
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     };
     if gateway.faults.is_down(&route.service) {
-        return Problem::new(StatusCode::SERVICE_UNAVAILABLE, "service-down", format!("{} is down", route.service)).into_response();
+        return Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service-down",
+            format!("{} is down", route.service),
+        )
+        .into_response();
     }
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, MAX_PAYLOAD).await else {
-        return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "the request is larger than 10 MB").into_response();
+        return Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "the request is larger than 10 MB",
+        )
+        .into_response();
     };
     let event = api_gateway_event(route, &parts, &params, claims, &body);
     let router = gateway.functions[&route.function].clone();
@@ -197,7 +248,10 @@ fn api_gateway_event(
     let (body, encoded) = match std::str::from_utf8(body) {
         _ if body.is_empty() => (Value::Null, false),
         Ok(text) => (Value::String(text.into()), false),
-        Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
+        Err(_) => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        ),
     };
     json!({
         "version": "2.0",
@@ -244,7 +298,8 @@ async fn invoke(router: Router, event: Value) -> Response {
     };
     let mut context = Context::default();
     context.request_id = uuid::Uuid::new_v4().to_string();
-    let request: lambda_http::Request = lambda_http::Request::from(request).with_lambda_context(context);
+    let request: lambda_http::Request =
+        lambda_http::Request::from(request).with_lambda_context(context);
     let request = request.map(|body| Body::from(Bytes::copy_from_slice(&body)));
     match router.oneshot(request).await {
         Ok(response) => response,
@@ -259,7 +314,10 @@ fn percent_decode(text: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 3;
@@ -277,7 +335,11 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// The devstack's own endpoints.
-async fn devstack_endpoint(gateway: &Gateway, path: String, request: Request) -> Result<Response, Problem> {
+async fn devstack_endpoint(
+    gateway: &Gateway,
+    path: String,
+    request: Request,
+) -> Result<Response, Problem> {
     let method = request.method().clone();
     let segments: Vec<&str> = path.split('/').collect();
     let body = axum::body::to_bytes(request.into_body(), MAX_PAYLOAD)
@@ -295,21 +357,48 @@ async fn devstack_endpoint(gateway: &Gateway, path: String, request: Request) ->
             gateway.faults.set_down(down.down);
             ok(gateway.status()?)
         }
+        (Method::GET, ["archives", archive, "events"]) => {
+            let events: Vec<Value> = gateway
+                .db
+                .archived(archive)?
+                .iter()
+                .filter_map(|e| serde_json::from_str(e).ok())
+                .collect();
+            ok(json!(events))
+        }
         (Method::GET, ["queues", queue, "messages"]) => {
             let bodies = gateway.db.peek(queue, 1000)?;
             ok(json!(bodies))
         }
-        (Method::POST, ["queues", queue, "messages"]) if gateway.queues.iter().any(|q| q == queue) => {
-            gateway.db.send(&[(queue.to_string(), String::from_utf8_lossy(&body).into_owned())], &[])?;
+        (Method::POST, ["queues", queue, "messages"])
+            if gateway.queues.iter().any(|q| q == queue) =>
+        {
+            gateway.db.send(
+                &[(
+                    queue.to_string(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                )],
+                &[],
+            )?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
         (Method::PUT, ["tables", table, "items"]) if gateway.tables.contains_key(*table) => {
             let item: bulkhead::store::Item = bulkhead::http::parse_json(&body)?;
             let spec = &gateway.tables[*table];
-            gateway.db.write(spec, vec![bulkhead::store::Write::put(item, bulkhead::store::Condition::Always)])?;
+            gateway.db.write(
+                spec,
+                vec![bulkhead::store::Write::put(
+                    item,
+                    bulkhead::store::Condition::Always,
+                )],
+            )?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        _ => Err(Problem::new(StatusCode::NOT_FOUND, "no-route", format!("no devstack endpoint /_devstack/{path}"))),
+        _ => Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-route",
+            format!("no devstack endpoint /_devstack/{path}"),
+        )),
     }
 }
 
@@ -321,7 +410,11 @@ mod tests {
         GatewayRoute {
             method: "DELETE".into(),
             path: path.into(),
-            segments: path.trim_start_matches('/').split('/').map(String::from).collect(),
+            segments: path
+                .trim_start_matches('/')
+                .split('/')
+                .map(String::from)
+                .collect(),
             function: "f".into(),
             service: "s".into(),
         }

@@ -29,10 +29,16 @@ impl Host for EmbeddedHost {
     }
 
     fn table(&self, name: &str) -> Result<Arc<dyn Table>> {
-        self.tables.get(name).cloned().ok_or_else(|| Error::Config(format!("no table {name} in the template")))
+        self.tables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::Config(format!("no table {name} in the template")))
     }
 
     fn bus(&self, name: &str) -> Result<Arc<dyn Bus>> {
-        self.buses.get(name).cloned().ok_or_else(|| Error::Config(format!("no bus {name} in the template")))
+        self.buses
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::Config(format!("no bus {name} in the template")))
     }
 }

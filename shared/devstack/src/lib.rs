@@ -118,7 +118,12 @@ pub async fn start(config: Config) -> Result<Running> {
     let tables: HashMap<String, Arc<dyn Table>> = template
         .tables
         .iter()
-        .map(|(name, (spec, _))| (name.clone(), Arc::new(EmbeddedTable::new(db.clone(), spec.clone())) as Arc<dyn Table>))
+        .map(|(name, (spec, _))| {
+            (
+                name.clone(),
+                Arc::new(EmbeddedTable::new(db.clone(), spec.clone())) as Arc<dyn Table>,
+            )
+        })
         .collect();
     let mut buses: HashMap<String, Arc<dyn Bus>> = HashMap::new();
     for bus in &template.buses {
@@ -126,11 +131,23 @@ pub async fn start(config: Config) -> Result<Running> {
             .rules
             .iter()
             .filter(|r| &r.bus == bus)
-            .map(|r| Rule { name: r.name.clone(), pattern: r.pattern.clone(), target_queues: r.targets.clone() })
+            .map(|r| Rule {
+                name: r.name.clone(),
+                pattern: r.pattern.clone(),
+                target_queues: r.targets.clone(),
+            })
             .collect();
-        let archives = template.archives.iter().filter(|(_, b)| b == bus).map(|(a, _)| a.clone()).collect();
+        let archives = template
+            .archives
+            .iter()
+            .filter(|(_, b)| b == bus)
+            .map(|(a, _)| a.clone())
+            .collect();
         let embedded: Arc<dyn Bus> = Arc::new(EmbeddedBus::new(db.clone(), &rules, archives)?);
-        buses.insert(bus.clone(), Arc::new(faults::FaultyBus::new(embedded, faults.clone())));
+        buses.insert(
+            bus.clone(),
+            Arc::new(faults::FaultyBus::new(embedded, faults.clone())),
+        );
     }
 
     let registry = registry::registry();
@@ -138,9 +155,12 @@ pub async fn start(config: Config) -> Result<Running> {
     let mut http = HashMap::new();
     for function in &template.functions {
         let host = host::EmbeddedHost::new(function.env.clone(), tables.clone(), buses.clone());
-        let handler = registry
-            .get(function.binary.as_str())
-            .ok_or_else(|| Error::Registry(format!("{} ({}) has no local handler", function.name, function.binary)))?;
+        let handler = registry.get(function.binary.as_str()).ok_or_else(|| {
+            Error::Registry(format!(
+                "{} ({}) has no local handler",
+                function.name, function.binary
+            ))
+        })?;
         match handler {
             registry::Handler::Http(build) => {
                 http.insert(function.name.clone(), build(&host)?);
@@ -148,25 +168,48 @@ pub async fn start(config: Config) -> Result<Running> {
             registry::Handler::Stream(build) => {
                 let trigger = build(&host)?;
                 for mapping in &function.streams {
-                    tasks.push(pollers::spawn_stream(db.clone(), function, mapping, trigger.clone(), faults.clone(), &config));
+                    tasks.push(pollers::spawn_stream(
+                        db.clone(),
+                        function,
+                        mapping,
+                        trigger.clone(),
+                        faults.clone(),
+                        &config,
+                    ));
                 }
             }
             registry::Handler::Queue(build) => {
                 let listener = build(&host)?;
                 for mapping in &function.queues {
                     let queue = template.queues[&mapping.queue].clone();
-                    tasks.push(pollers::spawn_queue(db.clone(), function, mapping, queue, listener.clone(), faults.clone(), &config));
+                    tasks.push(pollers::spawn_queue(
+                        db.clone(),
+                        function,
+                        mapping,
+                        queue,
+                        listener.clone(),
+                        faults.clone(),
+                        &config,
+                    ));
                 }
             }
         }
     }
     for (spec, ttl) in template.tables.values() {
         if let Some(attribute) = ttl {
-            tasks.push(pollers::spawn_ttl_sweeper(db.clone(), spec.clone(), attribute.clone()));
+            tasks.push(pollers::spawn_ttl_sweeper(
+                db.clone(),
+                spec.clone(),
+                attribute.clone(),
+            ));
         }
     }
 
-    let auth = auth::Auth::new(&config.jwt_secret, &template.jwt_issuer, &template.jwt_audience);
+    let auth = auth::Auth::new(
+        &config.jwt_secret,
+        &template.jwt_issuer,
+        &template.jwt_audience,
+    );
     let gateway = gateway::Gateway::new(&template, http, auth, faults, db)?;
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -176,9 +219,18 @@ pub async fn start(config: Config) -> Result<Running> {
         let shutdown = async {
             let _ = rx.await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(Running { url, database, tasks, server, shutdown: Some(tx) })
+    Ok(Running {
+        url,
+        database,
+        tasks,
+        server,
+        shutdown: Some(tx),
+    })
 }

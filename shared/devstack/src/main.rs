@@ -69,10 +69,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.down = cli.down;
     config.max_visibility_ms = cli.max_visibility_ms;
     let running = devstack::start(config).await?;
-    println!("devstack: API at {} · embedded data in {}", running.url, running.database.display());
+    println!(
+        "devstack: API at {} · embedded data in {}",
+        running.url,
+        running.database.display()
+    );
     bulkhead::telemetry::init();
     if default_secret {
-        tracing::warn!("BULKHEAD_DEV_JWT_SECRET is not set: using the documented default secret, for local use only");
+        tracing::warn!(
+            "BULKHEAD_DEV_JWT_SECRET is not set: using the documented default secret, for local use only"
+        );
     }
     tokio::signal::ctrl_c().await?;
     tracing::info!("stopping");

@@ -128,7 +128,13 @@ pub fn spawn_stream(
                     Ok(response) if mapping.report_item_failures => response
                         .batch_item_failures
                         .iter()
-                        .map(|f| f.item_identifier.as_deref().and_then(|id| id.parse::<i64>().ok()).filter(|s| seqs.contains(s)).unwrap_or(seqs[0]))
+                        .map(|f| {
+                            f.item_identifier
+                                .as_deref()
+                                .and_then(|id| id.parse::<i64>().ok())
+                                .filter(|s| seqs.contains(s))
+                                .unwrap_or(seqs[0])
+                        })
                         .min(),
                     Ok(_) => None,
                     Err(panic) => {
@@ -167,12 +173,20 @@ pub fn spawn_stream(
                     }
                     if attempts > mapping.max_retries {
                         let record = rows.iter().find(|r| r.seq == seq).cloned();
-                        give_up(&db, &function_name, &mapping, seq, record.as_ref(), attempts);
+                        give_up(
+                            &db,
+                            &function_name,
+                            &mapping,
+                            seq,
+                            record.as_ref(),
+                            attempts,
+                        );
                         let _ = db.set_checkpoint(&consumer, seq);
                         failing = None;
                         window = mapping.batch_size;
                     } else {
-                        tokio::time::sleep(first_retry * 2u32.saturating_pow(attempts - 1).min(32)).await;
+                        tokio::time::sleep(first_retry * 2u32.saturating_pow(attempts - 1).min(32))
+                            .await;
                     }
                 }
             }
@@ -186,11 +200,27 @@ fn outcome_was_error(failed: Option<i64>, seqs: &[i64]) -> bool {
 
 /// Sends what Lambda sends to an on-failure destination once retries are exhausted, and
 /// moves past the record.
-fn give_up(db: &Database, function: &str, mapping: &StreamMapping, seq: i64, record: Option<&ChangeRow>, attempts: u32) {
-    tracing::error!(function, seq, attempts, "stream record failed every retry; sent to the on-failure destination");
-    let Some(destination) = &mapping.on_failure else { return };
+fn give_up(
+    db: &Database,
+    function: &str,
+    mapping: &StreamMapping,
+    seq: i64,
+    record: Option<&ChangeRow>,
+    attempts: u32,
+) {
+    tracing::error!(
+        function,
+        seq,
+        attempts,
+        "stream record failed every retry; sent to the on-failure destination"
+    );
+    let Some(destination) = &mapping.on_failure else {
+        return;
+    };
     let at = record.map_or(0, |r| r.at_millis);
-    let arrival = chrono::DateTime::from_timestamp_millis(at).unwrap_or_default().to_rfc3339();
+    let arrival = chrono::DateTime::from_timestamp_millis(at)
+        .unwrap_or_default()
+        .to_rfc3339();
     let body = json!({
         "requestContext": {
             "requestId": uuid::Uuid::new_v4().to_string(),
@@ -229,7 +259,11 @@ pub fn spawn_queue(
     let function_name = function.name.clone();
     let service = function.service.clone();
     let mapping = mapping.clone();
-    let visibility = config.max_visibility_ms.map_or(queue.visibility_timeout_ms, |cap| cap.min(queue.visibility_timeout_ms));
+    let visibility = config
+        .max_visibility_ms
+        .map_or(queue.visibility_timeout_ms, |cap| {
+            cap.min(queue.visibility_timeout_ms)
+        });
     tokio::spawn(async move {
         let signal = db.signal(&format!("queue/{}", queue.name));
         loop {
@@ -237,7 +271,12 @@ pub fn spawn_queue(
                 tokio::time::sleep(PAUSED).await;
                 continue;
             }
-            let messages = match db.receive(&queue.name, mapping.batch_size, visibility, queue.redrive.as_ref()) {
+            let messages = match db.receive(
+                &queue.name,
+                mapping.batch_size,
+                visibility,
+                queue.redrive.as_ref(),
+            ) {
                 Ok(messages) => messages,
                 Err(e) => {
                     tracing::error!(function = %function_name, error = %e, "receive failed");
@@ -258,13 +297,22 @@ pub fn spawn_queue(
                 }
             };
             let handler = listener.clone();
-            let done: Vec<String> = match tokio::spawn(async move { handler.handle(event).await }).await {
+            let done: Vec<String> = match tokio::spawn(async move { handler.handle(event).await })
+                .await
+            {
                 Ok(response) if mapping.report_item_failures => {
-                    let failed: HashSet<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+                    let failed: HashSet<&str> = response
+                        .batch_item_failures
+                        .iter()
+                        .map(|f| f.item_identifier.as_str())
+                        .collect();
                     if failed.iter().any(|f| !ids.iter().any(|id| id == f)) {
                         vec![]
                     } else {
-                        ids.iter().filter(|id| !failed.contains(id.as_str())).cloned().collect()
+                        ids.iter()
+                            .filter(|id| !failed.contains(id.as_str()))
+                            .cloned()
+                            .collect()
                     }
                 }
                 Ok(_) => ids.clone(),

@@ -20,7 +20,10 @@ pub fn registry() -> HashMap<&'static str, Handler> {
         ("catalog-trigger", Handler::Stream(catalog::trigger)),
         ("orders-api", Handler::Http(orders::api)),
         ("orders-trigger", Handler::Stream(orders::trigger)),
-        ("orders-catalog-listener", Handler::Queue(orders::catalog_listener)),
+        (
+            "orders-catalog-listener",
+            Handler::Queue(orders::catalog_listener),
+        ),
         ("tracking-api", Handler::Http(tracking::api)),
         ("tracking-listener", Handler::Queue(tracking::listener)),
     ])

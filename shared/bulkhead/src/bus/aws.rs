@@ -16,7 +16,10 @@ pub struct EventBridgeBus {
 
 impl EventBridgeBus {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
-        EventBridgeBus { client, name: name.into() }
+        EventBridgeBus {
+            client,
+            name: name.into(),
+        }
     }
 }
 
@@ -44,13 +47,20 @@ impl Bus for EventBridgeBus {
             .map_err(|e| Error::Bus(e.into_service_error().to_string()))?;
         let results = out.entries.unwrap_or_default();
         if results.len() != entries.len() {
-            return Err(Error::Bus(format!("{} results for {} entries", results.len(), entries.len())));
+            return Err(Error::Bus(format!(
+                "{} results for {} entries",
+                results.len(),
+                entries.len()
+            )));
         }
         Ok(results
             .into_iter()
             .map(|r| match r.error_code {
                 None => Ok(()),
-                Some(code) => Err(EntryFailure { code, message: r.error_message.unwrap_or_default() }),
+                Some(code) => Err(EntryFailure {
+                    code,
+                    message: r.error_message.unwrap_or_default(),
+                }),
             })
             .collect())
     }

@@ -67,11 +67,16 @@ impl EmbeddedBus {
 impl Bus for EmbeddedBus {
     async fn put_events(&self, entries: &[BusEntry]) -> Result<Vec<Result<(), EntryFailure>>> {
         if entries.len() > MAX_ENTRIES {
-            return Err(Error::Bus(format!("{} entries exceed the limit of {MAX_ENTRIES}", entries.len())));
+            return Err(Error::Bus(format!(
+                "{} entries exceed the limit of {MAX_ENTRIES}",
+                entries.len()
+            )));
         }
         let bytes: usize = entries.iter().map(BusEntry::size).sum();
         if bytes > MAX_REQUEST_BYTES {
-            return Err(Error::Bus(format!("request of {bytes} bytes exceeds {MAX_REQUEST_BYTES}")));
+            return Err(Error::Bus(format!(
+                "request of {bytes} bytes exceeds {MAX_REQUEST_BYTES}"
+            )));
         }
         let mut outcomes = Vec::with_capacity(entries.len());
         let mut messages = vec![];
@@ -88,7 +93,10 @@ impl Bus for EmbeddedBus {
                 }
             };
             let event = self.routed(entry, detail).to_string();
-            let matched = self.matcher.matches_for_event(event.as_bytes()).map_err(|e| Error::Bus(e.to_string()))?;
+            let matched = self
+                .matcher
+                .matches_for_event(event.as_bytes())
+                .map_err(|e| Error::Bus(e.to_string()))?;
             for rule in matched {
                 for queue in self.targets.get(&rule).into_iter().flatten() {
                     messages.push((queue.clone(), event.clone()));
@@ -113,7 +121,11 @@ mod tests {
     async fn rules_route_matching_events_to_their_queues_only() {
         let db = Database::open_in_memory().unwrap();
         let rules = [
-            Rule { name: "orders".into(), pattern: json!({"source": ["bulkhead.orders"]}), target_queues: vec!["q1".into()] },
+            Rule {
+                name: "orders".into(),
+                pattern: json!({"source": ["bulkhead.orders"]}),
+                target_queues: vec!["q1".into()],
+            },
             Rule {
                 name: "placed".into(),
                 pattern: json!({"detail-type": [{"prefix": "OrderPl"}]}),
@@ -129,7 +141,10 @@ mod tests {
         };
         let mut bad = entry("OrderPlaced");
         bad.detail = "not json".into();
-        let outcomes = bus.put_events(&[entry("OrderPlaced"), entry("OrderShipped"), bad]).await.unwrap();
+        let outcomes = bus
+            .put_events(&[entry("OrderPlaced"), entry("OrderShipped"), bad])
+            .await
+            .unwrap();
         assert!(outcomes[0].is_ok() && outcomes[1].is_ok());
         assert_eq!(outcomes[2].as_ref().unwrap_err().code, "MalformedDetail");
         assert_eq!(db.peek("q1", 10).unwrap().len(), 2);

@@ -75,7 +75,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry(detail_len: usize) -> BusEntry {
-        BusEntry { source: "s".into(), detail_type: "t".into(), detail: "x".repeat(detail_len), time: String::new() }
+        BusEntry {
+            source: "s".into(),
+            detail_type: "t".into(),
+            detail: "x".repeat(detail_len),
+            time: String::new(),
+        }
     }
 
     proptest! {

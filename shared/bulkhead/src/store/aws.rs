@@ -18,7 +18,10 @@ pub struct DynamoTable {
 
 impl DynamoTable {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
-        DynamoTable { client, name: name.into() }
+        DynamoTable {
+            client,
+            name: name.into(),
+        }
     }
 }
 
@@ -41,21 +44,38 @@ fn expression(condition: Condition) -> Expression {
     let version = |v: u64| {
         (
             Some(HashMap::from([("#v".to_string(), VERSION.to_string())])),
-            Some(HashMap::from([(":v".to_string(), AttributeValue::N(v.to_string()))])),
+            Some(HashMap::from([(
+                ":v".to_string(),
+                AttributeValue::N(v.to_string()),
+            )])),
         )
     };
     match condition {
-        Condition::Always => Expression { text: None, names: None, values: None },
-        Condition::NotExists => {
-            Expression { text: Some("attribute_not_exists(pk)".into()), names: None, values: None }
-        }
+        Condition::Always => Expression {
+            text: None,
+            names: None,
+            values: None,
+        },
+        Condition::NotExists => Expression {
+            text: Some("attribute_not_exists(pk)".into()),
+            names: None,
+            values: None,
+        },
         Condition::VersionIs(v) => {
             let (names, values) = version(v);
-            Expression { text: Some("#v = :v".into()), names, values }
+            Expression {
+                text: Some("#v = :v".into()),
+                names,
+                values,
+            }
         }
         Condition::OlderThan(v) => {
             let (names, values) = version(v);
-            Expression { text: Some("attribute_not_exists(pk) OR #v < :v".into()), names, values }
+            Expression {
+                text: Some("attribute_not_exists(pk) OR #v < :v".into()),
+                names,
+                values,
+            }
         }
     }
 }
@@ -87,7 +107,8 @@ impl Table for DynamoTable {
         let (partition, sort) = query.key_attributes();
         let mut condition = "#p = :p".to_string();
         let mut names = HashMap::from([("#p".to_string(), partition)]);
-        let mut values = HashMap::from([(":p".to_string(), AttributeValue::S(query.partition.clone()))]);
+        let mut values =
+            HashMap::from([(":p".to_string(), AttributeValue::S(query.partition.clone()))]);
         if let Some(prefix) = &query.sort_prefix {
             condition.push_str(" AND begins_with(#s, :s)");
             names.insert("#s".into(), sort);
@@ -107,8 +128,19 @@ impl Table for DynamoTable {
             .send()
             .await
             .map_err(|e| sdk_err(e.into_service_error()))?;
-        let cursor = out.last_evaluated_key.filter(|k| !k.is_empty()).map(|k| encode_cursor(&Item::from(k)));
-        Ok(Page { items: out.items.unwrap_or_default().into_iter().map(Item::from).collect(), cursor })
+        let cursor = out
+            .last_evaluated_key
+            .filter(|k| !k.is_empty())
+            .map(|k| encode_cursor(&Item::from(k)));
+        Ok(Page {
+            items: out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(Item::from)
+                .collect(),
+            cursor,
+        })
     }
 
     async fn write(&self, writes: Vec<Write>) -> Result<()> {

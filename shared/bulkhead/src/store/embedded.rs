@@ -15,7 +15,10 @@ pub struct EmbeddedTable {
 
 impl EmbeddedTable {
     pub fn new(db: Arc<Database>, spec: TableSpec) -> Self {
-        EmbeddedTable { db, spec: Arc::new(spec) }
+        EmbeddedTable {
+            db,
+            spec: Arc::new(spec),
+        }
     }
 }
 

@@ -28,7 +28,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Key { pk: pk.into(), sk: sk.into() }
+        Key {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 
     /// The key of an item, if it has both key attributes as strings.
@@ -109,14 +112,19 @@ impl Query {
 
     /// The start key of this query, decoded from its cursor and checked to lie in its partition.
     pub fn start_key(&self) -> Result<Option<Item>> {
-        let Some(cursor) = &self.cursor else { return Ok(None) };
+        let Some(cursor) = &self.cursor else {
+            return Ok(None);
+        };
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(cursor)
             .map_err(|_| Error::InvalidCursor)?;
         let item: Item = serde_json::from_slice(&bytes).map_err(|_| Error::InvalidCursor)?;
         let (partition, sort) = self.key_attributes();
-        let in_partition = string_attr(&item, &partition).ok().as_deref() == Some(self.partition.as_str());
-        let complete = [sort.as_str(), "pk", "sk"].iter().all(|a| string_attr(&item, a).is_ok());
+        let in_partition =
+            string_attr(&item, &partition).ok().as_deref() == Some(self.partition.as_str());
+        let complete = [sort.as_str(), "pk", "sk"]
+            .iter()
+            .all(|a| string_attr(&item, a).is_ok());
         if !in_partition || !complete {
             return Err(Error::InvalidCursor);
         }
@@ -161,7 +169,9 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
 pub fn string_attr(item: &Item, name: &str) -> Result<String> {
     match item.get(name) {
         Some(AttributeValue::S(s)) => Ok(s.clone()),
-        _ => Err(Error::Malformed(format!("attribute {name} is not a string"))),
+        _ => Err(Error::Malformed(format!(
+            "attribute {name} is not a string"
+        ))),
     }
 }
 
@@ -188,7 +198,10 @@ pub enum Upsert {
 
 /// Writes `item` unless the stored item is at `version` or newer.
 pub async fn upsert_if_newer(table: &dyn Table, item: Item, version: u64) -> Result<Upsert> {
-    match table.write(vec![Write::put(item, Condition::OlderThan(version))]).await {
+    match table
+        .write(vec![Write::put(item, Condition::OlderThan(version))])
+        .await
+    {
         Ok(()) => Ok(Upsert::Applied),
         Err(Error::ConditionFailed { .. }) => Ok(Upsert::Stale),
         Err(e) => Err(e),
@@ -223,8 +236,14 @@ mod tests {
             ..Query::default()
         };
         assert!(query("CUSTOMER#bob").start_key().unwrap().is_some());
-        assert!(matches!(query("CUSTOMER#alice").start_key(), Err(Error::InvalidCursor)));
-        let garbage = Query { cursor: Some("%%%".into()), ..Query::default() };
+        assert!(matches!(
+            query("CUSTOMER#alice").start_key(),
+            Err(Error::InvalidCursor)
+        ));
+        let garbage = Query {
+            cursor: Some("%%%".into()),
+            ..Query::default()
+        };
         assert!(matches!(garbage.start_key(), Err(Error::InvalidCursor)));
     }
 }
