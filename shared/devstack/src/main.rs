@@ -21,7 +21,7 @@ struct Cli {
     #[arg(long, env = "DEVSTACK_DATA_DIR", default_value = ".devstack")]
     data_dir: PathBuf,
     /// The SAM template to run.
-    #[arg(long, default_value = "template.yaml")]
+    #[arg(long, default_value = "template.yaml", global = true)]
     template: PathBuf,
     /// Services (or `bus`) to start down; see POST /_devstack/faults.
     #[arg(long)]
