@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 pub const MAX_QUANTITY: i64 = 10_000;
-pub const MAX_LINES: usize = 100;
+/// Also keeps a sales transaction (one write per sku, plus two) within DynamoDB's 100.
+pub const MAX_LINES: usize = 50;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -233,10 +233,7 @@ impl Database {
         let tx = conn.transaction()?;
         let mut changed = false;
         for (index, write) in writes.into_iter().enumerate() {
-            let (key, new, condition) = match write {
-                Write::Put { item, condition } => (Key::of(&item)?, Some(item), condition),
-                Write::Delete { key, condition } => (key, None, condition),
-            };
+            let key = write.key()?;
             let old: Option<Item> = tx
                 .query_row(
                     "SELECT item FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
@@ -247,9 +244,10 @@ impl Database {
                 .as_deref()
                 .map(from_json)
                 .transpose()?;
-            if !condition.holds(old.as_ref().map(version_of)) {
+            if !write.condition().holds(old.as_ref().map(version_of)) {
                 return Err(Error::ConditionFailed { index });
             }
+            let new = write.apply(old.as_ref())?;
             if old == new {
                 continue;
             }

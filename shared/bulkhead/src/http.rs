@@ -344,6 +344,84 @@ pub fn valid_id(kind: &str, id: &str) -> Result<(), Problem> {
     }
 }
 
+/// `?minVersion=N&maxWaitMs=W` on a view read.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VersionQuery {
+    pub min_version: Option<u64>,
+    pub max_wait_ms: Option<u64>,
+}
+
+/// Reads a view item until it has at least `query.min_version`, polling with backoff for
+/// at most `query.max_wait_ms`, capped at `ceiling`. `read` answers the item and its
+/// version, or `None` when the view has nothing this caller may see.
+///
+/// Without `minVersion`, a missing item is 404. With it, an item still behind at the end
+/// of the wait is 412 `view-behind`, with `currentVersion` (0 when missing).
+pub async fn read_at_least<T, F, Fut>(
+    query: VersionQuery,
+    ceiling: std::time::Duration,
+    what: &str,
+    mut read: F,
+) -> Result<T, Problem>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::Result<Option<(T, u64)>>>,
+{
+    use std::time::{Duration, Instant};
+    let wait = query
+        .max_wait_ms
+        .map_or(ceiling, Duration::from_millis)
+        .min(ceiling);
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let found = read().await?;
+        let current = found.as_ref().map_or(0, |(_, v)| *v);
+        match (found, query.min_version) {
+            (Some((item, _)), None) => return Ok(item),
+            (Some((item, version)), Some(min)) if version >= min => return Ok(item),
+            (None, None) => return Err(Problem::not_found(what)),
+            (_, Some(min)) if Instant::now() >= deadline => {
+                return Err(Problem::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "view-behind",
+                    format!("the view has version {current} of {what}, not yet {min}; try again"),
+                )
+                .with("currentVersion", current)
+                .with("minVersion", min));
+            }
+            _ => {
+                tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now())))
+                    .await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// `?limit=N&cursor=C` on a list, with the limit checked against `max`.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn limit(&self, default: usize, max: usize) -> Result<usize, Problem> {
+        let limit = self.limit.unwrap_or(default);
+        if (1..=max).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(Problem::bad_request(
+                "invalid-limit",
+                format!("limit must be between 1 and {max}"),
+            ))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

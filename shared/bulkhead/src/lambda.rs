@@ -17,7 +17,8 @@ pub async fn run_http(router: axum::Router) -> Result<(), Error> {
 pub async fn run_trigger(trigger: Trigger) -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let trigger = trigger.clone();
-        async move { Ok::<_, Error>(trigger.handle(event.payload).await) }
+        let deadline = deadline_of(&event.context);
+        async move { Ok::<_, Error>(trigger.handle(event.payload, Some(deadline)).await) }
     }))
     .await
 }
@@ -29,4 +30,10 @@ pub async fn run_listener(listener: Listener) -> Result<(), Error> {
         async move { Ok::<_, Error>(listener.handle(event.payload).await) }
     }))
     .await
+}
+
+/// The invocation's deadline as an `Instant`.
+fn deadline_of(context: &lambda_runtime::Context) -> std::time::Instant {
+    let left = (context.deadline as i64 - crate::now_millis()).max(0) as u64;
+    std::time::Instant::now() + std::time::Duration::from_millis(left)
 }

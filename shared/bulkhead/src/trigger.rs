@@ -13,7 +13,7 @@ use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a stream record says happened to an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,21 +80,35 @@ impl Change {
 /// A service's anti-corruption layer: the only function that decides what is published.
 pub type Acl = fn(&Change) -> Result<Option<PublicEvent>>;
 
-/// How often and how patiently rejected entries are retried.
+/// How patiently transient bus failures are retried within one invocation.
 #[derive(Clone, Copy, Debug)]
 pub struct Retry {
-    pub attempts: u32,
     pub first_delay: Duration,
+    pub max_delay: Duration,
+    /// Stop retrying this long before the invocation's deadline.
+    pub margin: Duration,
+    /// The budget when the host gives no deadline.
+    pub budget: Duration,
 }
 
 impl Default for Retry {
     fn default() -> Self {
         Retry {
-            attempts: 5,
             first_delay: Duration::from_millis(25),
+            max_delay: Duration::from_secs(1),
+            margin: Duration::from_millis(500),
+            budget: Duration::from_secs(2),
         }
     }
 }
+
+/// Entry error codes that retrying the same entry will not fix.
+const PERMANENT: [&str; 4] = [
+    "MalformedDetail",
+    "InvalidArgument",
+    "AccessDeniedException",
+    "NotAuthorizedForSourceException",
+];
 
 /// The stream-to-bus pipeline of one service.
 #[derive(Clone)]
@@ -121,7 +135,13 @@ impl Trigger {
     }
 
     /// Handles one stream batch and reports the first record that failed, if any.
-    pub async fn handle(&self, event: StreamEvent) -> DynamoDbEventResponse {
+    /// Transient bus failures are retried until shortly before `deadline`, so that an
+    /// outage shorter than the function's timeout uses none of the mapping's retries.
+    pub async fn handle(
+        &self,
+        event: StreamEvent,
+        deadline: Option<Instant>,
+    ) -> DynamoDbEventResponse {
         let records = &event.records;
         let mut entries = vec![];
         let mut owners = vec![];
@@ -140,7 +160,13 @@ impl Trigger {
                 }
             }
         }
-        if let Some(entry) = self.publish(&entries).await {
+        let deadline = match deadline {
+            Some(deadline) => deadline
+                .checked_sub(self.retry.margin)
+                .unwrap_or_else(Instant::now),
+            None => Instant::now() + self.retry.budget,
+        };
+        if let Some(entry) = self.publish(&entries, deadline).await {
             let index = owners[entry];
             first_failure = Some(first_failure.map_or(index, |f: usize| f.min(index)));
         }
@@ -174,40 +200,55 @@ impl Trigger {
     }
 
     /// Publishes entries in order. Returns the index of the first entry that could not be
-    /// put after all retries; entries after it are not attempted.
-    async fn publish(&self, entries: &[BusEntry]) -> Option<usize> {
+    /// put: rejected for good, or still failing at the deadline. Entries after it are not
+    /// attempted.
+    async fn publish(&self, entries: &[BusEntry], deadline: Instant) -> Option<usize> {
         for range in chunk(entries) {
             let mut pending: Vec<usize> = range.collect();
             let mut delay = self.retry.first_delay;
-            for attempt in 1..=self.retry.attempts {
+            loop {
+                if let Some(&too_big) = pending
+                    .iter()
+                    .find(|&&i| entries[i].size() > crate::bus::MAX_REQUEST_BYTES)
+                {
+                    tracing::error!(
+                        bytes = entries[too_big].size(),
+                        "event too large for the bus"
+                    );
+                    return Some(too_big);
+                }
                 let batch: Vec<BusEntry> = pending.iter().map(|&i| entries[i].clone()).collect();
+                let mut permanent = None;
                 pending = match self.bus.put_events(&batch).await {
                     Ok(outcomes) => pending
                         .iter()
                         .zip(outcomes)
-                        .filter_map(|(&i, outcome)| match outcome {
-                            Ok(()) => None,
-                            Err(failure) => {
-                                tracing::warn!(code = %failure.code, message = %failure.message, attempt, "entry rejected");
-                                Some(i)
+                        .filter_map(|(&i, outcome)| {
+                            let failure = outcome.err()?;
+                            tracing::warn!(code = %failure.code, message = %failure.message, "entry rejected");
+                            if PERMANENT.contains(&failure.code.as_str()) {
+                                permanent = Some(permanent.map_or(i, |p: usize| p.min(i)));
                             }
+                            Some(i)
                         })
                         .collect(),
                     Err(e) => {
-                        tracing::warn!(error = %e, attempt, "PutEvents failed");
+                        tracing::warn!(error = %e, "PutEvents failed");
                         pending
                     }
                 };
+                if let Some(index) = permanent {
+                    return Some(index);
+                }
                 if pending.is_empty() {
                     break;
                 }
-                if attempt < self.retry.attempts {
-                    tokio::time::sleep(jitter(delay)).await;
-                    delay *= 2;
+                let pause = jitter(delay);
+                if Instant::now() + pause >= deadline {
+                    return pending.iter().min().copied();
                 }
-            }
-            if let Some(&first) = pending.iter().min() {
-                return Some(first);
+                tokio::time::sleep(pause).await;
+                delay = (delay * 2).min(self.retry.max_delay);
             }
         }
         None
@@ -216,4 +257,109 @@ impl Trigger {
 
 fn jitter(delay: Duration) -> Duration {
     delay.mul_f64(rand::random_range(0.5..1.0))
+}
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::bus::embedded::{EmbeddedBus, Rule};
+    use crate::embedded::Database;
+    use crate::event::AggregateRef;
+    use crate::store::{Key, to_item};
+    use serde_json::json;
+
+    /// Publishes `{"size": n}` items; an item without `size` cannot be read.
+    fn acl(change: &Change) -> Result<Option<PublicEvent>> {
+        let item: serde_json::Value = change.new_as()?.unwrap_or_default();
+        let size = item["size"]
+            .as_u64()
+            .ok_or_else(|| Error::Malformed("no size".into()))?;
+        let mut event = PublicEvent::new(
+            "Sized",
+            AggregateRef {
+                kind: "thing".into(),
+                id: change.pk().unwrap(),
+                version: 1,
+            },
+            "t".into(),
+        );
+        event.state = json!({ "padding": "x".repeat(size as usize) });
+        Ok(Some(event))
+    }
+
+    fn record(seq: u32, item: serde_json::Value) -> serde_json::Value {
+        let mut image = to_item(&item).unwrap();
+        image.extend(
+            Key::new(format!("k{seq}"), "#")
+                .to_item()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        json!({
+            "eventID": seq.to_string(), "eventName": "INSERT", "awsRegion": "us-east-1",
+            "dynamodb": { "Keys": Key::new(format!("k{seq}"), "#").to_item(), "NewImage": image,
+                          "SequenceNumber": seq.to_string(), "SizeBytes": 1 }
+        })
+    }
+
+    async fn run(items: Vec<serde_json::Value>) -> (DynamoDbEventResponse, usize) {
+        let db = Database::open_in_memory().unwrap();
+        let rule = Rule {
+            name: "all".into(),
+            pattern: json!({"source": ["test"]}),
+            target_queues: vec!["q".into()],
+        };
+        let bus = Arc::new(EmbeddedBus::new(db.clone(), &[rule], vec![]).unwrap());
+        let trigger = Trigger::new(bus, "test", acl);
+        let records: Vec<_> = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| record(i as u32 + 1, item))
+            .collect();
+        let event: StreamEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+        let response = trigger
+            .handle(event, Some(Instant::now() + Duration::from_secs(1)))
+            .await;
+        (response, db.peek("q", 100).unwrap().len())
+    }
+
+    fn failed_at(response: &DynamoDbEventResponse) -> Vec<String> {
+        response
+            .batch_item_failures
+            .iter()
+            .filter_map(|f| f.item_identifier.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_publishes_every_record_in_requests_of_at_most_ten() {
+        let (response, published) = run((0..25).map(|_| json!({"size": 10})).collect()).await;
+        assert!(failed_at(&response).is_empty());
+        assert_eq!(published, 25);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_record_is_the_failure_and_nothing_after_it_is_published() {
+        let (response, published) = run(vec![
+            json!({"size": 1}),
+            json!({"size": 1}),
+            json!({}),
+            json!({"size": 1}),
+        ])
+        .await;
+        assert_eq!(failed_at(&response), ["3"]);
+        assert_eq!(published, 2);
+    }
+
+    #[tokio::test]
+    async fn an_event_too_large_for_the_bus_fails_alone_at_its_place() {
+        let (response, published) = run(vec![
+            json!({"size": 1}),
+            json!({"size": 300_000}),
+            json!({"size": 1}),
+        ])
+        .await;
+        assert_eq!(failed_at(&response), ["2"]);
+        assert_eq!(published, 1);
+    }
 }

@@ -105,6 +105,7 @@ pub fn spawn_stream(
     let service = function.service.clone();
     let mapping = mapping.clone();
     let first_retry = Duration::from_millis(config.stream_retry_ms);
+    let timeout = function.timeout;
     tokio::spawn(async move {
         let signal = db.signal(&format!("stream/{}", mapping.table));
         let mut window = mapping.batch_size;
@@ -122,7 +123,9 @@ pub fn spawn_stream(
                 }
                 let event = stream_event(&mapping.table, &rows)?;
                 let handler = trigger.clone();
-                let outcome = tokio::spawn(async move { handler.handle(event).await }).await;
+                let deadline = std::time::Instant::now() + timeout;
+                let outcome =
+                    tokio::spawn(async move { handler.handle(event, Some(deadline)).await }).await;
                 let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
                 let failed = match outcome {
                     Ok(response) if mapping.report_item_failures => response

@@ -26,5 +26,12 @@ pub fn registry() -> HashMap<&'static str, Handler> {
         ),
         ("tracking-api", Handler::Http(tracking::api)),
         ("tracking-listener", Handler::Queue(tracking::listener)),
+        ("fulfillment-api", Handler::Http(fulfillment::api)),
+        (
+            "fulfillment-listener",
+            Handler::Queue(fulfillment::listener),
+        ),
+        ("sales-api", Handler::Http(sales::api)),
+        ("sales-listener", Handler::Queue(sales::listener)),
     ])
 }

@@ -56,6 +56,8 @@ pub struct FunctionSpec {
     pub binary: String,
     /// The owning service: the last folder of `CodeUri`.
     pub service: String,
+    /// The function's `Timeout`: each invocation's deadline.
+    pub timeout: std::time::Duration,
     pub env: HashMap<String, String>,
     pub routes: Vec<Route>,
     pub streams: Vec<StreamMapping>,
@@ -278,10 +280,15 @@ fn function(name: &str, r: &Value, globals: &Value, resolver: &Resolver) -> Resu
             }
         }
     }
+    let timeout = scalar(&props["Timeout"])
+        .or_else(|| scalar(&globals["Timeout"]))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(3);
     let mut spec = FunctionSpec {
         name: name.into(),
         binary,
         service,
+        timeout: std::time::Duration::from_secs(timeout),
         env,
         routes: vec![],
         streams: vec![],

@@ -4,7 +4,7 @@ use super::{Condition, Item, Key, Page, Query, Table, VERSION, Write, encode_cur
 use crate::{Error, Result};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
 
 type SdkItem = HashMap<String, AttributeValue>;
@@ -77,6 +77,36 @@ fn expression(condition: Condition) -> Expression {
                 values,
             }
         }
+    }
+}
+
+/// `SET a = if_not_exists(a, :v) ADD n :d` for an [`Write::Add`].
+fn add_expression(set_if_absent: Item, add: Vec<(String, i64)>) -> Expression {
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    let mut sets = vec![];
+    for (i, (name, value)) in sdk_item(set_if_absent).into_iter().enumerate() {
+        names.insert(format!("#s{i}"), name);
+        values.insert(format!(":s{i}"), value);
+        sets.push(format!("#s{i} = if_not_exists(#s{i}, :s{i})"));
+    }
+    let mut adds = vec![];
+    for (i, (name, delta)) in add.into_iter().enumerate() {
+        names.insert(format!("#a{i}"), name);
+        values.insert(format!(":a{i}"), AttributeValue::N(delta.to_string()));
+        adds.push(format!("#a{i} :a{i}"));
+    }
+    let mut text = String::new();
+    if !sets.is_empty() {
+        text.push_str(&format!("SET {}", sets.join(", ")));
+    }
+    if !adds.is_empty() {
+        text.push_str(&format!(" ADD {}", adds.join(", ")));
+    }
+    Expression {
+        text: Some(text.trim().to_string()),
+        names: Some(names),
+        values: Some(values),
     }
 }
 
@@ -175,6 +205,22 @@ impl Table for DynamoTable {
                             .map_err(sdk_err)?;
                         TransactWriteItem::builder().delete(delete).build()
                     }
+                    Write::Add {
+                        key,
+                        set_if_absent,
+                        add,
+                    } => {
+                        let e = add_expression(set_if_absent, add);
+                        let update = Update::builder()
+                            .table_name(&self.name)
+                            .set_key(Some(key_of(&key)))
+                            .set_update_expression(e.text)
+                            .set_expression_attribute_names(e.names)
+                            .set_expression_attribute_values(e.values)
+                            .build()
+                            .map_err(sdk_err)?;
+                        TransactWriteItem::builder().update(update).build()
+                    }
                 };
                 Ok(built)
             })
@@ -243,6 +289,24 @@ impl DynamoTable {
                     Err(DeleteItemError::ConditionalCheckFailedException(_)) => failed,
                     Err(e) => Err(sdk_err(e)),
                 }
+            }
+            Write::Add {
+                key,
+                set_if_absent,
+                add,
+            } => {
+                let e = add_expression(set_if_absent, add);
+                self.client
+                    .update_item()
+                    .table_name(&self.name)
+                    .set_key(Some(key_of(&key)))
+                    .set_update_expression(e.text)
+                    .set_expression_attribute_names(e.names)
+                    .set_expression_attribute_values(e.values)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(e.into_service_error()))?;
+                Ok(())
             }
         }
     }

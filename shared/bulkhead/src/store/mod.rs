@@ -77,13 +77,70 @@ impl Condition {
 /// One write of an atomic group.
 #[derive(Clone, Debug)]
 pub enum Write {
-    Put { item: Item, condition: Condition },
-    Delete { key: Key, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
+    /// DynamoDB's `UpdateItem` with `SET a = if_not_exists(a, :v)` for each attribute of
+    /// `set_if_absent`, then `ADD n :delta` for each counter: creates the item if needed.
+    Add {
+        key: Key,
+        set_if_absent: Item,
+        add: Vec<(String, i64)>,
+    },
 }
 
 impl Write {
     pub fn put(item: Item, condition: Condition) -> Self {
         Write::Put { item, condition }
+    }
+
+    pub fn key(&self) -> Result<Key> {
+        match self {
+            Write::Put { item, .. } => Key::of(item),
+            Write::Delete { key, .. } | Write::Add { key, .. } => Ok(key.clone()),
+        }
+    }
+
+    pub fn condition(&self) -> Condition {
+        match self {
+            Write::Put { condition, .. } | Write::Delete { condition, .. } => *condition,
+            Write::Add { .. } => Condition::Always,
+        }
+    }
+
+    /// The item this write leaves, given the stored one.
+    pub fn apply(self, old: Option<&Item>) -> Result<Option<Item>> {
+        match self {
+            Write::Put { item, .. } => Ok(Some(item)),
+            Write::Delete { .. } => Ok(None),
+            Write::Add {
+                key,
+                set_if_absent,
+                add,
+            } => {
+                let mut item = old.cloned().unwrap_or_else(|| key.to_item());
+                for (name, value) in set_if_absent.iter() {
+                    item.entry(name.clone()).or_insert_with(|| value.clone());
+                }
+                for (name, delta) in add {
+                    let current = match item.get(&name) {
+                        None => 0,
+                        Some(AttributeValue::N(n)) => n.parse::<i64>().map_err(Error::malformed)?,
+                        Some(_) => return Err(Error::Malformed(format!("{name} is not a number"))),
+                    };
+                    let sum = current
+                        .checked_add(delta)
+                        .ok_or_else(|| Error::Malformed(format!("{name} overflows")))?;
+                    item.insert(name, AttributeValue::N(sum.to_string()));
+                }
+                Ok(Some(item))
+            }
+        }
     }
 }
 

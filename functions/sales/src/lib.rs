@@ -1,0 +1,25 @@
+//! Sales: revenue and units per day, and per day and product, precomputed so that a read
+//! is O(1) per day. Counting is exact under at-least-once, unordered delivery.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod counting;
+pub mod view;
+
+use bulkhead::host::Host;
+
+pub const SERVICE: &str = "sales";
+
+/// The `sales-api` function.
+pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
+    Ok(api::router(host.table_from_env("TABLE_NAME")?))
+}
+
+/// The `sales-listener` function.
+pub fn listener(host: &dyn Host) -> bulkhead::Result<bulkhead::listener::Listener> {
+    let table = host.table_from_env("TABLE_NAME")?;
+    Ok(bulkhead::listener::Listener::new(move |delivered| {
+        let table = table.clone();
+        async move { view::apply(table.as_ref(), &delivered).await }
+    }))
+}
