@@ -67,7 +67,7 @@ async fn malformed_requests_answer_4xx_problem_json() {
     stack
         .get("/orders/not..valid!", &alice)
         .await
-        .problem(400, Some("invalid-order id"));
+        .problem(400, Some("invalid-order-id"));
     let long = "o".repeat(100);
     stack
         .get(&format!("/orders/{long}"), &alice)

@@ -338,7 +338,7 @@ pub fn valid_id(kind: &str, id: &str) -> Result<(), Problem> {
         Ok(())
     } else {
         Err(Problem::bad_request(
-            &format!("invalid-{kind}"),
+            &format!("invalid-{}", kind.replace(' ', "-")),
             format!("{id:?} is not a valid {kind}"),
         ))
     }
