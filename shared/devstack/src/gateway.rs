@@ -2,9 +2,10 @@
 //! API Gateway HTTP API (v2) event into the function's `lambda_http` adapter, exactly the
 //! path it takes in Lambda. Also the devstack's own endpoints under `/_devstack/`.
 
-use crate::Result;
 use crate::auth::Auth;
 use crate::faults::Faults;
+use crate::infra::{ARCHIVE, Infra};
+use crate::pollers::Progress;
 use crate::template::Template;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -12,7 +13,6 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use bulkhead::embedded::Database;
 use bulkhead::http::Problem;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, RequestExt};
@@ -57,15 +57,22 @@ impl GatewayRoute {
     }
 }
 
+/// A stream poller, as the status sees it.
+pub struct StreamConsumer {
+    pub name: String,
+    pub table: String,
+    pub progress: Arc<Progress>,
+}
+
 pub struct Gateway {
     routes: Vec<GatewayRoute>,
     functions: HashMap<String, Router>,
     auth: Auth,
     faults: Arc<Faults>,
-    db: Arc<Database>,
+    infra: Arc<dyn Infra>,
     queues: Vec<String>,
-    streams: Vec<(String, String)>,
-    tables: HashMap<String, bulkhead::embedded::TableSpec>,
+    streams: Vec<StreamConsumer>,
+    tables: Vec<String>,
 }
 
 impl Gateway {
@@ -74,8 +81,9 @@ impl Gateway {
         functions: HashMap<String, Router>,
         auth: Auth,
         faults: Arc<Faults>,
-        db: Arc<Database>,
-    ) -> Result<Self> {
+        infra: Arc<dyn Infra>,
+        streams: Vec<StreamConsumer>,
+    ) -> Self {
         let mut routes = vec![];
         for f in &template.functions {
             for r in &f.routes {
@@ -97,29 +105,16 @@ impl Gateway {
         routes.sort_by_key(|r| {
             std::cmp::Reverse(r.segments.iter().filter(|s| !s.starts_with('{')).count())
         });
-        let streams = template
-            .functions
-            .iter()
-            .flat_map(|f| {
-                f.streams
-                    .iter()
-                    .map(move |s| (format!("{}/{}", f.name, s.table), s.table.clone()))
-            })
-            .collect();
-        Ok(Gateway {
+        Gateway {
             routes,
             functions,
             auth,
             faults,
-            db,
+            infra,
             queues: template.queues.keys().cloned().collect(),
             streams,
-            tables: template
-                .tables
-                .iter()
-                .map(|(k, (spec, _))| (k.clone(), spec.clone()))
-                .collect(),
-        })
+            tables: template.tables.keys().cloned().collect(),
+        }
     }
 
     pub fn into_router(self) -> Router {
@@ -135,15 +130,22 @@ impl Gateway {
     }
 
     /// Queue depths, stream lags and what is down: what a test waits on to drain.
-    pub fn status(&self) -> bulkhead::Result<Value> {
+    pub async fn status(&self) -> bulkhead::Result<Value> {
         let mut queues = Map::new();
         for q in &self.queues {
-            queues.insert(q.clone(), serde_json::to_value(self.db.queue_depth(q)?)?);
+            queues.insert(q.clone(), serde_json::to_value(self.infra.depth(q).await?)?);
         }
         let mut streams = Map::new();
-        for (consumer, table) in &self.streams {
-            let lag = self.db.last_change(table)? - self.db.checkpoint(consumer)?;
-            streams.insert(consumer.clone(), json!({ "lag": lag.max(0) }));
+        for consumer in &self.streams {
+            let lag = match self
+                .infra
+                .stream_lag(&consumer.name, &consumer.table)
+                .await?
+            {
+                Some(lag) => lag,
+                None => i64::from(!consumer.progress.caught_up().await),
+            };
+            streams.insert(consumer.name.clone(), json!({ "lag": lag }));
         }
         Ok(json!({ "down": self.faults.down(), "queues": queues, "streams": streams }))
     }
@@ -347,7 +349,7 @@ async fn devstack_endpoint(
         .map_err(|_| Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "too large"))?;
     let ok = |v: Value| Ok(axum::Json(v).into_response());
     match (method, segments.as_slice()) {
-        (Method::GET, ["status"]) => ok(gateway.status()?),
+        (Method::GET, ["status"]) => ok(gateway.status().await?),
         (Method::PUT, ["faults"]) | (Method::POST, ["faults"]) => {
             #[derive(serde::Deserialize)]
             struct Down {
@@ -355,43 +357,28 @@ async fn devstack_endpoint(
             }
             let down: Down = bulkhead::http::parse_json(&body)?;
             gateway.faults.set_down(down.down);
-            ok(gateway.status()?)
+            ok(gateway.status().await?)
         }
-        (Method::GET, ["archives", archive, "events"]) => {
-            let events: Vec<Value> = gateway
-                .db
-                .archived(archive)?
-                .iter()
-                .filter_map(|e| serde_json::from_str(e).ok())
-                .collect();
-            ok(json!(events))
+        (Method::GET, ["archives", ARCHIVE, "events"]) => {
+            ok(json!(gateway.infra.archived().await?))
         }
-        (Method::GET, ["queues", queue, "messages"]) => {
-            let bodies = gateway.db.peek(queue, 1000)?;
-            ok(json!(bodies))
+        (Method::GET, ["queues", queue, "messages"])
+            if gateway.queues.iter().any(|q| q == queue) =>
+        {
+            ok(json!(gateway.infra.peek(queue).await?))
         }
         (Method::POST, ["queues", queue, "messages"])
             if gateway.queues.iter().any(|q| q == queue) =>
         {
-            gateway.db.send(
-                &[(
-                    queue.to_string(),
-                    String::from_utf8_lossy(&body).into_owned(),
-                )],
-                &[],
-            )?;
+            gateway
+                .infra
+                .send(queue, String::from_utf8_lossy(&body).into_owned())
+                .await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
-        (Method::PUT, ["tables", table, "items"]) if gateway.tables.contains_key(*table) => {
+        (Method::PUT, ["tables", table, "items"]) if gateway.tables.iter().any(|t| t == table) => {
             let item: bulkhead::store::Item = bulkhead::http::parse_json(&body)?;
-            let spec = &gateway.tables[*table];
-            gateway.db.write(
-                spec,
-                vec![bulkhead::store::Write::put(
-                    item,
-                    bulkhead::store::Condition::Always,
-                )],
-            )?;
+            gateway.infra.put_raw(table, item).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         _ => Err(Problem::new(

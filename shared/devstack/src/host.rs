@@ -1,4 +1,4 @@
-//! The devstack's host: a function's environment from the template, and embedded ports.
+//! The devstack's host: a function's environment from the template, and the backend's ports.
 
 use bulkhead::bus::Bus;
 use bulkhead::host::Host;
@@ -7,23 +7,23 @@ use bulkhead::{Error, Result};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub struct EmbeddedHost {
+pub struct DevHost {
     env: HashMap<String, String>,
     tables: HashMap<String, Arc<dyn Table>>,
     buses: HashMap<String, Arc<dyn Bus>>,
 }
 
-impl EmbeddedHost {
+impl DevHost {
     pub fn new(
         env: HashMap<String, String>,
         tables: HashMap<String, Arc<dyn Table>>,
         buses: HashMap<String, Arc<dyn Bus>>,
     ) -> Self {
-        EmbeddedHost { env, tables, buses }
+        DevHost { env, tables, buses }
     }
 }
 
-impl Host for EmbeddedHost {
+impl Host for DevHost {
     fn env(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
     }

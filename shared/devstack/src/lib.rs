@@ -9,15 +9,13 @@ pub mod auth;
 pub mod faults;
 pub mod gateway;
 pub mod host;
+pub mod infra;
 pub mod pollers;
 pub mod registry;
 pub mod template;
 
 use bulkhead::bus::Bus;
-use bulkhead::bus::embedded::{EmbeddedBus, Rule};
-use bulkhead::embedded::Database;
 use bulkhead::store::Table;
-use bulkhead::store::embedded::EmbeddedTable;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -78,6 +76,8 @@ impl Config {
 /// A running devstack.
 pub struct Running {
     pub url: String,
+    /// Where the data lives, for the startup line.
+    pub location: String,
     pub database: PathBuf,
     tasks: Vec<JoinHandle<()>>,
     server: JoinHandle<()>,
@@ -112,49 +112,29 @@ pub async fn start(config: Config) -> Result<Running> {
     let template = template::Template::load(&config.template)?;
     std::fs::create_dir_all(&config.data_dir)?;
     let database = config.database_path();
-    let db = Database::open(&database)?;
+    let embedded = infra::EmbeddedInfra::open(&template, &database)?;
+    let db = embedded.database();
+    let infra: Arc<dyn infra::Infra> = Arc::new(embedded);
     let faults = Arc::new(faults::Faults::new(config.down.clone()));
 
-    let tables: HashMap<String, Arc<dyn Table>> = template
-        .tables
-        .iter()
-        .map(|(name, (spec, _))| {
-            (
-                name.clone(),
-                Arc::new(EmbeddedTable::new(db.clone(), spec.clone())) as Arc<dyn Table>,
-            )
-        })
-        .collect();
+    let mut tables: HashMap<String, Arc<dyn Table>> = HashMap::new();
+    for name in template.tables.keys() {
+        tables.insert(name.clone(), infra.table(name)?);
+    }
     let mut buses: HashMap<String, Arc<dyn Bus>> = HashMap::new();
     for bus in &template.buses {
-        let rules: Vec<Rule> = template
-            .rules
-            .iter()
-            .filter(|r| &r.bus == bus)
-            .map(|r| Rule {
-                name: r.name.clone(),
-                pattern: r.pattern.clone(),
-                target_queues: r.targets.clone(),
-            })
-            .collect();
-        let archives = template
-            .archives
-            .iter()
-            .filter(|(_, b)| b == bus)
-            .map(|(a, _)| a.clone())
-            .collect();
-        let embedded: Arc<dyn Bus> = Arc::new(EmbeddedBus::new(db.clone(), &rules, archives)?);
         buses.insert(
             bus.clone(),
-            Arc::new(faults::FaultyBus::new(embedded, faults.clone())),
+            Arc::new(faults::FaultyBus::new(infra.bus(bus)?, faults.clone())),
         );
     }
 
     let registry = registry::registry();
     let mut tasks = vec![];
+    let mut streams = vec![];
     let mut http = HashMap::new();
     for function in &template.functions {
-        let host = host::EmbeddedHost::new(function.env.clone(), tables.clone(), buses.clone());
+        let host = host::DevHost::new(function.env.clone(), tables.clone(), buses.clone());
         let handler = registry.get(function.binary.as_str()).ok_or_else(|| {
             Error::Registry(format!(
                 "{} ({}) has no local handler",
@@ -168,22 +148,32 @@ pub async fn start(config: Config) -> Result<Running> {
             registry::Handler::Stream(build) => {
                 let trigger = build(&host)?;
                 for mapping in &function.streams {
-                    tasks.push(pollers::spawn_stream(
-                        db.clone(),
+                    let consumer = format!("{}/{}", function.name, mapping.table);
+                    let feed = infra.change_feed(&consumer, &mapping.table)?;
+                    let (task, progress) = pollers::spawn_stream(
+                        infra.clone(),
+                        feed,
                         function,
                         mapping,
                         trigger.clone(),
                         faults.clone(),
                         &config,
-                    ));
+                    );
+                    tasks.push(task);
+                    streams.push(gateway::StreamConsumer {
+                        name: consumer,
+                        table: mapping.table.clone(),
+                        progress,
+                    });
                 }
             }
             registry::Handler::Queue(build) => {
                 let listener = build(&host)?;
                 for mapping in &function.queues {
                     let queue = template.queues[&mapping.queue].clone();
+                    let source = infra.queue(&queue)?;
                     tasks.push(pollers::spawn_queue(
-                        db.clone(),
+                        source,
                         function,
                         mapping,
                         queue,
@@ -210,7 +200,8 @@ pub async fn start(config: Config) -> Result<Running> {
         &template.jwt_issuer,
         &template.jwt_audience,
     );
-    let gateway = gateway::Gateway::new(&template, http, auth, faults, db)?;
+    let location = infra.location();
+    let gateway = gateway::Gateway::new(&template, http, auth, faults, infra, streams);
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -228,6 +219,7 @@ pub async fn start(config: Config) -> Result<Running> {
     });
     Ok(Running {
         url,
+        location,
         database,
         tasks,
         server,
