@@ -11,8 +11,63 @@ pub use serde_json;
 
 pub const SECRET: &str = "system-test-secret";
 
+/// A moto server of this test's own, on a free port: each test starts from nothing.
+pub struct Moto {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = std::env::var("MOTO_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| here.join("../.venv/bin/python"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(&python)
+            .arg(here.join("moto_server.py"))
+            .args(["127.0.0.1", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{} did not start moto ({e}); tests/run installs it",
+                    python.display()
+                )
+            });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Which backend the system tests run on: `BULKHEAD_TEST_BACKEND=moto` for the AWS adapters
+/// against moto, the embedded database otherwise.
+pub fn on_moto() -> bool {
+    std::env::var("BULKHEAD_TEST_BACKEND").as_deref() == Ok("moto")
+}
+
 pub struct Stack {
     pub url: String,
+    moto: Option<Moto>,
     running: Option<devstack::Running>,
     dir: tempfile::TempDir,
     client: reqwest::Client,
@@ -80,21 +135,24 @@ fn template() -> PathBuf {
 
 impl Stack {
     pub async fn start() -> Stack {
-        Self::start_with(tempfile::tempdir().unwrap(), vec![]).await
+        let moto = on_moto().then(Moto::start);
+        Self::start_with(tempfile::tempdir().unwrap(), moto, vec![]).await
     }
 
-    pub async fn start_with(dir: tempfile::TempDir, down: Vec<String>) -> Stack {
+    async fn start_with(dir: tempfile::TempDir, moto: Option<Moto>, down: Vec<String>) -> Stack {
         let mut config = devstack::Config::new(template(), dir.path().to_path_buf());
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.jwt_secret = SECRET.into();
         config.max_visibility_ms = Some(150);
         config.stream_retry_ms = 10;
         config.down = down;
+        config.aws_endpoint = moto.as_ref().map(|m| m.url.clone());
         let running = devstack::start(config).await.expect("devstack starts");
         let template = devstack::template::Template::load(&template()).unwrap();
         Stack {
             url: running.url.clone(),
             running: Some(running),
+            moto,
             dir,
             client: reqwest::Client::new(),
             auth: devstack::auth::Auth::new(SECRET, &template.jwt_issuer, &template.jwt_audience),
@@ -104,7 +162,7 @@ impl Stack {
     /// Stops the devstack and starts it again on the same data, optionally with faults.
     pub async fn restart(mut self, down: Vec<String>) -> Stack {
         self.running.take().unwrap().stop().await;
-        Self::start_with(self.dir, down).await
+        Self::start_with(self.dir, self.moto.take(), down).await
     }
 
     pub fn token(&self, sub: &str, roles: &[&str]) -> String {

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS changes (
     keys TEXT NOT NULL, old TEXT, new TEXT, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_table ON changes (tbl, seq);
 CREATE TABLE IF NOT EXISTS checkpoints (consumer TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (consumer TEXT PRIMARY KEY, position TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, queue TEXT NOT NULL,
     body TEXT NOT NULL, sent_at INTEGER NOT NULL, visible_at INTEGER NOT NULL,
@@ -357,6 +358,28 @@ impl Database {
             "INSERT INTO checkpoints (consumer, seq) VALUES (?1, ?2)
              ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq",
             params![consumer, seq],
+        )?;
+        Ok(())
+    }
+
+    /// A consumer's position in an external stream (such as a DynamoDB Streams sequence
+    /// number, which does not fit an integer), if it has one.
+    pub fn position(&self, consumer: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT position FROM positions WHERE consumer = ?1",
+                params![consumer],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn set_position(&self, consumer: &str, position: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO positions (consumer, position) VALUES (?1, ?2)
+             ON CONFLICT (consumer) DO UPDATE SET position = excluded.position",
+            params![consumer, position],
         )?;
         Ok(())
     }

@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod faults;
 pub mod gateway;
 pub mod host;
@@ -52,6 +54,10 @@ pub struct Config {
     pub stream_retry_ms: u64,
     /// Services (or `bus`) that start down.
     pub down: Vec<String>,
+    /// Run on this AWS-compatible endpoint instead of the embedded database.
+    pub aws_endpoint: Option<String>,
+    /// Physical names on that endpoint are `<prefix>-<logical id>`.
+    pub resource_prefix: String,
 }
 
 impl Config {
@@ -64,6 +70,8 @@ impl Config {
             max_visibility_ms: None,
             stream_retry_ms: 100,
             down: vec![],
+            aws_endpoint: None,
+            resource_prefix: "bulkhead".into(),
         }
     }
 
@@ -114,7 +122,20 @@ pub async fn start(config: Config) -> Result<Running> {
     let database = config.database_path();
     let embedded = infra::EmbeddedInfra::open(&template, &database)?;
     let db = embedded.database();
-    let infra: Arc<dyn infra::Infra> = Arc::new(embedded);
+    let infra: Arc<dyn infra::Infra> = match &config.aws_endpoint {
+        None => Arc::new(embedded),
+        #[cfg(feature = "aws")]
+        Some(endpoint) => Arc::new(
+            aws::AwsInfra::provision(&template, endpoint, &config.resource_prefix, db.clone())
+                .await?,
+        ),
+        #[cfg(not(feature = "aws"))]
+        Some(_) => {
+            return Err(Error::Registry(
+                "this devstack was built without the AWS backend: cargo run -p devstack --features aws".into(),
+            ));
+        }
+    };
     let faults = Arc::new(faults::Faults::new(config.down.clone()));
 
     let mut tables: HashMap<String, Arc<dyn Table>> = HashMap::new();
@@ -185,7 +206,11 @@ pub async fn start(config: Config) -> Result<Running> {
             }
         }
     }
-    for (spec, ttl) in template.tables.values() {
+    for (spec, ttl) in template
+        .tables
+        .values()
+        .filter(|_| config.aws_endpoint.is_none())
+    {
         if let Some(attribute) = ttl {
             tasks.push(pollers::spawn_ttl_sweeper(
                 db.clone(),

@@ -26,6 +26,13 @@ struct Cli {
     /// Services (or `bus`) to start down; see POST /_devstack/faults.
     #[arg(long)]
     down: Vec<String>,
+    /// Run on this AWS-compatible endpoint (such as moto) through the AWS adapters, instead of
+    /// the embedded database. Needs a build with `--features aws`.
+    #[arg(long, env = "DEVSTACK_AWS_ENDPOINT")]
+    aws_endpoint: Option<String>,
+    /// Prefix of the physical resource names on that endpoint.
+    #[arg(long, default_value = "bulkhead")]
+    resource_prefix: String,
     /// Cap on queue visibility timeouts, in ms, so that failed messages come back sooner.
     #[arg(long)]
     max_visibility_ms: Option<i64>,
@@ -68,6 +75,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.jwt_secret = secret;
     config.down = cli.down;
     config.max_visibility_ms = cli.max_visibility_ms;
+    config.aws_endpoint = cli.aws_endpoint;
+    config.resource_prefix = cli.resource_prefix;
     let running = devstack::start(config).await?;
     println!(
         "devstack: API at {} · embedded data in {}",
