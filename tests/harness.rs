@@ -18,7 +18,7 @@ pub struct Moto {
 }
 
 impl Moto {
-    fn start() -> Moto {
+    pub fn start() -> Moto {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = std::env::var("MOTO_PYTHON")
             .map(PathBuf::from)
@@ -59,10 +59,15 @@ impl Drop for Moto {
     }
 }
 
-/// Which backend the system tests run on: `BULKHEAD_TEST_BACKEND=moto` for the AWS adapters
-/// against moto, the embedded database otherwise.
+/// Which backend the system tests run on: with the `moto` feature, the AWS adapters against
+/// moto; without it, the embedded database.
 pub fn on_moto() -> bool {
-    std::env::var("BULKHEAD_TEST_BACKEND").as_deref() == Ok("moto")
+    cfg!(feature = "moto")
+}
+
+/// The repository's template.
+pub fn template_path() -> PathBuf {
+    template()
 }
 
 pub struct Stack {

@@ -1,0 +1,104 @@
+"""Checks over the CloudFormation that SAM makes of template.yaml.
+
+Usage: template_checks.py target/template.cfn.json
+"""
+import json
+import sys
+
+# AWS-managed policies SAM attaches for event sources. They let Lambda poll streams and
+# queues; they grant nothing on tables, buses or other functions.
+POLLER_POLICIES = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+}
+
+
+def refs(value):
+    """Logical ids that a CloudFormation value refers to."""
+    if isinstance(value, dict):
+        if "Ref" in value:
+            return [value["Ref"]]
+        if "Fn::GetAtt" in value:
+            target = value["Fn::GetAtt"]
+            return [target[0] if isinstance(target, list) else target.split(".")[0]]
+        if "Fn::Sub" in value:
+            sub = value["Fn::Sub"]
+            text, variables = (sub, {}) if isinstance(sub, str) else (sub[0], sub[1])
+            found = [v for k, v in variables.items() for v in refs(v)]
+            for part in text.split("${")[1:]:
+                name = part.split("}")[0].split(".")[0]
+                if not name.startswith("AWS::") and name not in variables:
+                    found.append(name)
+            return found
+        return [r for v in value.values() for r in refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in refs(v)]
+    return []
+
+
+def main(path):
+    resources = json.load(open(path))["Resources"]
+    failures, checks = [], 0
+
+    def check(ok, what):
+        nonlocal checks
+        checks += 1
+        if not ok:
+            failures.append(what)
+
+    dead_letter = set()
+    for name, r in resources.items():
+        p = r.get("Properties", {})
+        if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in p:
+            dead_letter.update(refs(p["RedrivePolicy"]))
+        if r["Type"] == "AWS::Lambda::EventSourceMapping":
+            dead_letter.update(refs(p.get("DestinationConfig", {})))
+
+    for name, r in resources.items():
+        p = r.get("Properties", {})
+        kind = r["Type"]
+        if kind == "AWS::Lambda::EventSourceMapping":
+            source = refs(p["EventSourceArn"])[0]
+            reports = "ReportBatchItemFailures" in p.get("FunctionResponseTypes", [])
+            check(reports, f"{name}: reports batch item failures")
+            if resources[source]["Type"] == "AWS::DynamoDB::Table":
+                check(p.get("BisectBatchOnFunctionError") is True, f"{name}: bisects on error")
+                retries = p.get("MaximumRetryAttempts")
+                check(isinstance(retries, int) and 0 <= retries <= 100, f"{name}: bounded retries ({retries})")
+                check(bool(refs(p.get("DestinationConfig", {}).get("OnFailure", {}))), f"{name}: on-failure destination")
+        elif kind == "AWS::SQS::Queue":
+            check("RedrivePolicy" in p or name in dead_letter, f"{name}: has a DLQ or is one")
+        elif kind == "AWS::DynamoDB::Table":
+            check(p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, f"{name}: point-in-time recovery")
+            check(p.get("SSESpecification", {}).get("SSEEnabled") is True, f"{name}: encryption")
+        elif kind == "AWS::IAM::Role":
+            function = name.removesuffix("Role")
+            service = next(i for i, c in enumerate(function[1:], 1) if c.isupper())
+            own = function[:service]
+            is_trigger = any(
+                r2["Type"] == "AWS::Lambda::EventSourceMapping"
+                and refs(r2["Properties"]["FunctionName"]) == [function]
+                and resources[refs(r2["Properties"]["EventSourceArn"])[0]]["Type"] == "AWS::DynamoDB::Table"
+                for r2 in resources.values()
+            )
+            for arn in p.get("ManagedPolicyArns", []):
+                check(arn in POLLER_POLICIES, f"{name}: managed policy {arn}")
+            for policy in p.get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    targets = refs(statement.get("Resource"))
+                    check(statement.get("Resource") not in ("*", ["*"]), f"{name}: {actions} on *")
+                    for target in targets:
+                        allowed = target.startswith(own) or (target.startswith("Bulkhead") and is_trigger)
+                        check(allowed, f"{name}: {actions} on {target}")
+                    if any(a.startswith("events:") for a in actions):
+                        check(is_trigger and all(t == "BulkheadBus" for t in targets), f"{name}: only triggers put events")
+    for f in failures:
+        print(f"FAILED: {f}", file=sys.stderr)
+    print(f"template checks: {checks - len(failures)} passed, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
