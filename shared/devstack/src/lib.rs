@@ -115,6 +115,30 @@ impl Drop for Running {
     }
 }
 
+/// Creates the template's resources at `config.aws_endpoint` and says where they are.
+pub async fn provision(config: &Config) -> Result<String> {
+    let template = template::Template::load(&config.template)?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let db = bulkhead::embedded::Database::open(&config.database_path())?;
+    match &config.aws_endpoint {
+        #[cfg(feature = "aws")]
+        Some(endpoint) => {
+            use infra::Infra;
+            Ok(
+                aws::AwsInfra::provision(&template, endpoint, &config.resource_prefix, db)
+                    .await?
+                    .location(),
+            )
+        }
+        _ => {
+            drop((template, db));
+            Err(Error::Registry(
+                "provision needs --aws-endpoint and a build with --features aws".into(),
+            ))
+        }
+    }
+}
+
 /// Starts the devstack and answers once the API is listening.
 pub async fn start(config: Config) -> Result<Running> {
     let template = template::Template::load(&config.template)?;

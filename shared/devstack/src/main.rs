@@ -40,6 +40,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the template's tables, queues, bus and rules at `--aws-endpoint`, then exit.
+    Provision,
     /// Print a bearer token that the devstack accepts.
     Token {
         #[arg(long)]
@@ -70,6 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{}", auth.token(&sub, &role, ttl)?);
         return Ok(());
     }
+    let provision_only = matches!(cli.command, Some(Command::Provision));
     let mut config = Config::new(cli.template, cli.data_dir);
     config.bind = SocketAddr::new(cli.bind, cli.port);
     config.jwt_secret = secret;
@@ -77,6 +80,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.max_visibility_ms = cli.max_visibility_ms;
     config.aws_endpoint = cli.aws_endpoint;
     config.resource_prefix = cli.resource_prefix;
+    if provision_only {
+        println!("{}", devstack::provision(&config).await?);
+        return Ok(());
+    }
     let running = devstack::start(config).await?;
     println!(
         "devstack: API at {} · embedded data in {}",

@@ -1,0 +1,158 @@
+"""Invokes each built `bootstrap` the way Lambda does: as a fresh process that polls a Lambda
+Runtime API (served here, on 127.0.0.1) for its event and posts its response back.
+
+Each function gets its committed fixture (tests/fixtures/<LogicalId>.json: an event in AWS's
+documented shape and the expected response). The functions reach DynamoDB and EventBridge
+through their real AWS adapters, at an AWS-compatible endpoint (moto) where the devstack has
+created the template's resources under the prefix `lambda`.
+
+Usage: lambda_invoke.py BUILD_DIR TEMPLATE ENDPOINT
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from samtranslator.yaml_helper import yaml_parse
+
+PREFIX = "lambda"
+
+
+class RuntimeApi:
+    """The Lambda Runtime API for one invocation: serves the event once, keeps the answer."""
+
+    def __init__(self, event):
+        self.event = json.dumps(event).encode()
+        self.served = False
+        self.answer = None
+        self.done = threading.Event()
+        self.first_next_at = None
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if not self.path.endswith("/runtime/invocation/next"):
+                    return self.send_error(404)
+                if api.first_next_at is None:
+                    api.first_next_at = time.monotonic()
+                if api.served:
+                    api.done.wait(60)
+                    return self.send_error(410)
+                api.served = True
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Lambda-Runtime-Aws-Request-Id", "fixture-request")
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30_000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:fixture")
+                self.send_header("Lambda-Runtime-Trace-Id", "Root=1-5e6722a7-cc56xmpl46db7ae02d4da47e;Sampled=0")
+                self.send_header("Content-Length", str(len(api.event)))
+                self.end_headers()
+                self.wfile.write(api.event)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = "response" if self.path.endswith("/response") else "error"
+                api.answer = (kind, json.loads(body or b"null"))
+                self.send_response(202)
+                self.end_headers()
+                api.done.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+
+def environment(template, logical_id):
+    """The function's environment, as CloudFormation would resolve it under the prefix."""
+    variables = dict(template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    variables.update(template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {}))
+    resolved = {}
+    for name, value in variables.items():
+        if isinstance(value, dict) and "Ref" in value:
+            ref = value["Ref"]
+            default = template.get("Parameters", {}).get(ref, {}).get("Default")
+            resolved[name] = str(default) if default is not None else f"{PREFIX}-{ref}"
+        else:
+            resolved[name] = str(value)
+    return resolved
+
+
+def subset(expected, actual):
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and subset(v, actual[k]) for k, v in expected.items())
+    return expected == actual
+
+
+def invoke(bootstrap, env, event):
+    api = RuntimeApi(event)
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address)
+    started = time.monotonic()
+    process = subprocess.Popen([bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    finished = api.done.wait(30)
+    process.kill()
+    _, stderr = process.communicate()
+    api.server.shutdown()
+    if not finished:
+        return None, stderr.decode(errors="replace")[-2000:], None
+    init_ms = (api.first_next_at - started) * 1000 if api.first_next_at else None
+    return api.answer, stderr.decode(errors="replace")[-2000:], init_ms
+
+
+def check(answer, expect):
+    kind, response = answer
+    if kind != "response":
+        return False, f"the function reported an error: {response}"
+    if "statusCode" in expect:
+        body = response.get("body") or "null"
+        headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+        actual = {"statusCode": response.get("statusCode"), "headers": headers, "body": json.loads(body)}
+        return subset(expect, actual), json.dumps(actual)
+    return subset(expect, response), json.dumps(response)
+
+
+def main(build_dir, template_path, endpoint):
+    template = yaml_parse(open(template_path).read())
+    functions = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+    base = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": endpoint,
+    }
+    failures = []
+    for logical_id in functions:
+        bootstrap = os.path.join(build_dir, logical_id, "bootstrap")
+        fixture = json.load(open(os.path.join(os.path.dirname(__file__), "fixtures", f"{logical_id}.json")))
+        env = dict(base, AWS_LAMBDA_FUNCTION_NAME=logical_id, **environment(template, logical_id))
+        if not os.access(bootstrap, os.X_OK):
+            failures.append(f"{logical_id}: no bootstrap at {bootstrap}")
+            continue
+        answer, stderr, init_ms = invoke(bootstrap, env, fixture["event"])
+        if answer is None:
+            failures.append(f"{logical_id}: no answer within 30 s\n{stderr}")
+            continue
+        ok, seen = check(answer, fixture["expect"])
+        print(f"{'ok  ' if ok else 'FAIL'} {logical_id}: init {init_ms:.1f} ms, answered {seen[:160]}")
+        if not ok:
+            failures.append(f"{logical_id}: expected {json.dumps(fixture['expect'])}\n  got {seen}\n{stderr}")
+    for f in failures:
+        print(f"FAILED: {f}", file=sys.stderr)
+    print(f"lambda invocations: {len(functions) - len(failures)} passed, {len(failures)} failed")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
