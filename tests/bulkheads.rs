@@ -71,33 +71,22 @@ fn violations(text: &str) -> Vec<String> {
             .is_some_and(|events| events.values().any(|e| e["Type"] == "DynamoDB"));
         let mine = |id: &str| id.starts_with(&own);
         let shared = |id: &str| id.starts_with("Bulkhead");
-        for policy in props["Policies"].as_sequence().into_iter().flatten() {
-            let Some(map) = policy.as_mapping() else {
-                found.push(format!(
-                    "{name} has a policy that is not a scoped SAM template: {policy:?}"
-                ));
-                continue;
-            };
-            for (kind, args) in map {
-                let kind = kind.as_str().unwrap_or_default();
-                let targets = referenced(args);
-                let ok = match kind {
-                    "DynamoDBCrudPolicy" | "DynamoDBReadPolicy" | "DynamoDBWritePolicy" => {
-                        !targets.is_empty()
-                            && targets.iter().all(|t| mine(t) && t.ends_with("Table"))
-                    }
-                    "EventBridgePutEventsPolicy" => {
-                        is_trigger && !targets.is_empty() && targets.iter().all(|t| shared(t))
-                    }
-                    "SQSSendMessagePolicy" | "SQSPollerPolicy" => {
-                        !targets.is_empty() && targets.iter().all(|t| mine(t))
-                    }
-                    _ => false,
-                };
-                if !ok {
-                    found.push(format!("{name}: policy {kind} on {targets:?}"));
-                }
-            }
+        if !props["Policies"].is_null() {
+            found.push(format!(
+                "{name} has SAM policies; its role says what it may do"
+            ));
+        }
+        let role = referenced(&props["Role"]);
+        match role.as_slice() {
+            [role] if mine(role) => found.extend(role_violations(
+                &resources[role.as_str()],
+                role,
+                is_trigger,
+                &mine,
+            )),
+            other => found.push(format!(
+                "{name} must use a role of its own service, not {other:?}"
+            )),
         }
         for (var, value) in props["Environment"]["Variables"]
             .as_mapping()
@@ -138,6 +127,64 @@ fn violations(text: &str) -> Vec<String> {
     found
 }
 
+/// What a role grants beyond its function's own service.
+fn role_violations(
+    role: &Value,
+    name: &str,
+    is_trigger: bool,
+    mine: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
+    let mut found = vec![];
+    let props = &role["Properties"];
+    for managed in props["ManagedPolicyArns"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+    {
+        let text = referenced(managed).join("") + &format!("{managed:?}");
+        if !text.contains("AWSLambdaBasicExecutionRole") {
+            found.push(format!("{name}: managed policy {managed:?}"));
+        }
+    }
+    for policy in props["Policies"].as_sequence().into_iter().flatten() {
+        for statement in policy["PolicyDocument"]["Statement"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            let actions: Vec<String> = match &statement["Action"] {
+                Value::String(a) => vec![a.clone()],
+                other => other
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(String::from))
+                    .collect(),
+            };
+            let resources = &statement["Resource"];
+            let everything = resources.as_str() == Some("*")
+                || resources
+                    .as_sequence()
+                    .is_some_and(|r| r.iter().any(|r| r.as_str() == Some("*")));
+            if everything && actions.iter().any(|a| a != "dynamodb:ListStreams") {
+                found.push(format!("{name}: {actions:?} on *"));
+            }
+            for target in referenced(resources) {
+                let shared_bus = target == "BulkheadBus"
+                    && is_trigger
+                    && actions.iter().all(|a| a == "events:PutEvents");
+                if !mine(&target) && !shared_bus {
+                    found.push(format!("{name}: {actions:?} on {target}"));
+                }
+            }
+            if actions.iter().any(|a| a.starts_with("events:")) && !is_trigger {
+                found.push(format!("{name}: only triggers may put events"));
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn every_function_reaches_only_its_own_service() {
     let found = violations(&template_text());
@@ -147,15 +194,13 @@ fn every_function_reaches_only_its_own_service() {
 #[test]
 fn a_coupling_is_caught() {
     let text = template_text();
-    let read = "        - DynamoDBReadPolicy:\n            TableName: !Ref TrackingTable\n";
-    assert_eq!(
-        text.matches(read).count(),
-        1,
-        "only tracking's API reads its table"
-    );
+    let role = text.find("  TrackingApiRole:").unwrap();
+    let (before, after) = text.split_at(role);
+    let in_role = |from: &str, to: &str| format!("{before}{}", after.replacen(from, to, 1));
+    let statement = "            Statement:\n";
     let cases = [
         // Tracking's API reads the orders table.
-        text.replace(read, &read.replace("TrackingTable", "OrdersTable")),
+        in_role("!GetAtt TrackingTable.Arn", "!GetAtt OrdersTable.Arn"),
         // Sales learns the name of the orders table.
         text.replace("          TABLE_NAME: !Ref SalesTable", "          TABLE_NAME: !Ref SalesTable\n          ORDERS: !Ref OrdersTable"),
         // Fulfillment calls the orders API.
@@ -166,9 +211,13 @@ fn a_coupling_is_caught() {
         // Tracking's listener consumes the fulfillment queue.
         text.replacen("            Queue: !GetAtt TrackingQueue.Arn", "            Queue: !GetAtt FulfillmentQueue.Arn", 1),
         // An API may not publish events.
-        text.replace(read, &format!("{read}        - EventBridgePutEventsPolicy:\n            EventBusName: !Ref BulkheadBus\n")),
-        // No unscoped policies.
-        text.replace(read, &format!("{read}        - AmazonDynamoDBFullAccess\n")),
+        in_role(statement, &format!("{statement}              - Effect: Allow\n                Action: events:PutEvents\n                Resource: !GetAtt BulkheadBus.Arn\n")),
+        // Nothing on every resource.
+        in_role(statement, &format!("{statement}              - Effect: Allow\n                Action: dynamodb:*\n                Resource: \"*\"\n")),
+        // No AWS-managed grants beyond logs.
+        in_role("      ManagedPolicyArns:\n", "      ManagedPolicyArns:\n        - arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess\n"),
+        // A function may not borrow another service's role.
+        text.replace("      Role: !GetAtt SalesApiRole.Arn", "      Role: !GetAtt OrdersApiRole.Arn"),
     ];
     for (n, case) in cases.iter().enumerate() {
         assert_ne!(case, &text, "case {n} changed nothing");

@@ -5,13 +5,10 @@ Usage: template_checks.py target/template.cfn.json
 import json
 import sys
 
-# AWS-managed policies SAM attaches for event sources. They let Lambda poll streams and
-# queues; they grant nothing on tables, buses or other functions.
-POLLER_POLICIES = {
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
-}
+# The one managed policy a function may have: writing its own logs.
+LOGS = "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+# Actions that IAM only grants on every resource; they reveal names, not data.
+UNSCOPED = {"dynamodb:ListStreams"}
 
 
 def refs(value):
@@ -73,9 +70,10 @@ def main(path):
             check(p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, f"{name}: point-in-time recovery")
             check(p.get("SSESpecification", {}).get("SSEEnabled") is True, f"{name}: encryption")
         elif kind == "AWS::IAM::Role":
-            function = name.removesuffix("Role")
-            service = next(i for i, c in enumerate(function[1:], 1) if c.isupper())
-            own = function[:service]
+            users = [f for f, r2 in resources.items() if r2["Type"] == "AWS::Lambda::Function" and refs(r2["Properties"].get("Role")) == [name]]
+            check(len(users) == 1, f"{name}: serves exactly one function ({users})")
+            function = users[0] if users else name
+            own = function[: next((i for i, c in enumerate(function[1:], 1) if c.isupper()), len(function))]
             is_trigger = any(
                 r2["Type"] == "AWS::Lambda::EventSourceMapping"
                 and refs(r2["Properties"]["FunctionName"]) == [function]
@@ -83,17 +81,18 @@ def main(path):
                 for r2 in resources.values()
             )
             for arn in p.get("ManagedPolicyArns", []):
-                check(arn in POLLER_POLICIES, f"{name}: managed policy {arn}")
+                check(arn == {"Fn::Sub": LOGS}, f"{name}: managed policy {arn}")
             for policy in p.get("Policies", []):
                 for statement in policy["PolicyDocument"]["Statement"]:
                     actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                    targets = refs(statement.get("Resource"))
-                    check(statement.get("Resource") not in ("*", ["*"]), f"{name}: {actions} on *")
-                    for target in targets:
-                        allowed = target.startswith(own) or (target.startswith("Bulkhead") and is_trigger)
+                    resources_ = statement.get("Resource")
+                    everything = resources_ in ("*", ["*"])
+                    check(not everything or set(actions) <= UNSCOPED, f"{name}: {actions} on *")
+                    for target in refs(resources_):
+                        allowed = target.startswith(own) or (target == "BulkheadBus" and is_trigger)
                         check(allowed, f"{name}: {actions} on {target}")
                     if any(a.startswith("events:") for a in actions):
-                        check(is_trigger and all(t == "BulkheadBus" for t in targets), f"{name}: only triggers put events")
+                        check(is_trigger, f"{name}: only triggers put events")
     for f in failures:
         print(f"FAILED: {f}", file=sys.stderr)
     print(f"template checks: {checks - len(failures)} passed, {len(failures)} failed")
