@@ -18,7 +18,12 @@ struct Cli {
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
     /// Where the embedded database lives.
-    #[arg(long, env = "DEVSTACK_DATA_DIR", default_value = ".devstack")]
+    #[arg(
+        long,
+        env = "DEVSTACK_DATA_DIR",
+        default_value = ".devstack",
+        global = true
+    )]
     data_dir: PathBuf,
     /// The SAM template to run.
     #[arg(long, default_value = "template.yaml", global = true)]
@@ -28,10 +33,10 @@ struct Cli {
     down: Vec<String>,
     /// Run on this AWS-compatible endpoint (such as moto) through the AWS adapters, instead of
     /// the embedded database. Needs a build with `--features aws`.
-    #[arg(long, env = "DEVSTACK_AWS_ENDPOINT")]
+    #[arg(long, env = "DEVSTACK_AWS_ENDPOINT", global = true)]
     aws_endpoint: Option<String>,
     /// Prefix of the physical resource names on that endpoint.
-    #[arg(long, default_value = "bulkhead")]
+    #[arg(long, default_value = "bulkhead", global = true)]
     resource_prefix: String,
     /// Cap on queue visibility timeouts, in ms, so that failed messages come back sooner.
     #[arg(long)]
