@@ -69,6 +69,7 @@ def main(path):
         elif kind == "AWS::DynamoDB::Table":
             check(p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is True, f"{name}: point-in-time recovery")
             check(p.get("SSESpecification", {}).get("SSEEnabled") is True, f"{name}: encryption")
+            check(p.get("StreamSpecification", {}).get("StreamViewType") == "NEW_AND_OLD_IMAGES", f"{name}: stream of new and old images")
         elif kind == "AWS::IAM::Role":
             users = [f for f, r2 in resources.items() if r2["Type"] == "AWS::Lambda::Function" and refs(r2["Properties"].get("Role")) == [name]]
             check(len(users) == 1, f"{name}: serves exactly one function ({users})")

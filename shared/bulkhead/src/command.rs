@@ -327,3 +327,125 @@ pub fn meta_from(
         causation_id: request.request_id.clone(),
     })
 }
+
+#[cfg(all(test, feature = "embedded"))]
+mod tests {
+    use super::*;
+    use crate::embedded::{Database, TableSpec};
+    use crate::store::embedded::EmbeddedTable;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Counter {
+        n: u64,
+    }
+
+    fn answer(accepted: Accepted) -> (StatusCode, Value) {
+        (
+            StatusCode::OK,
+            serde_json::json!({ "version": accepted.version }),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_command_that_keeps_losing_races_gives_up_with_409_and_the_current_version() {
+        let db = Database::open_in_memory().unwrap();
+        let spec = TableSpec {
+            name: "T".into(),
+            ..TableSpec::default()
+        };
+        let table = EmbeddedTable::new(db.clone(), spec.clone());
+        let key = Key::new("C#1", "#");
+        let meta = CommandMeta::default();
+        execute(
+            &table,
+            &key,
+            &meta,
+            |_: Option<&Counter>| Ok(Some(Counter { n: 0 })),
+            answer,
+        )
+        .await
+        .unwrap();
+        // Another writer commits between every read and write of this command.
+        let rival = |version: u64| {
+            let record = Record {
+                pk: key.pk.clone(),
+                sk: key.sk.clone(),
+                version,
+                updated_at: String::new(),
+                correlation_id: None,
+                causation_id: None,
+                state: Counter { n: version },
+            };
+            db.write(
+                &spec,
+                vec![Write::put(to_item(&record).unwrap(), Condition::Always)],
+            )
+            .unwrap();
+        };
+        let mut calls = 0;
+        let decide = |current: Option<&Counter>| {
+            calls += 1;
+            let n = current.unwrap().n;
+            rival(n + 2);
+            Ok(Some(Counter { n: n + 1 }))
+        };
+        let problem = execute(&table, &key, &meta, decide, answer)
+            .await
+            .unwrap_err();
+        assert_eq!(problem.status, StatusCode::CONFLICT);
+        assert_eq!(calls, MAX_ATTEMPTS);
+        let stored = crate::store::version_of(&table.get(&key).await.unwrap().unwrap()).unwrap();
+        assert_eq!(problem.extra["currentVersion"], stored);
+    }
+
+    #[tokio::test]
+    async fn with_if_match_a_lost_race_is_412_at_once() {
+        let db = Database::open_in_memory().unwrap();
+        let spec = TableSpec {
+            name: "T".into(),
+            ..TableSpec::default()
+        };
+        let table = EmbeddedTable::new(db.clone(), spec.clone());
+        let key = Key::new("C#1", "#");
+        execute(
+            &table,
+            &key,
+            &CommandMeta::default(),
+            |_: Option<&Counter>| Ok(Some(Counter { n: 0 })),
+            answer,
+        )
+        .await
+        .unwrap();
+        let meta = CommandMeta {
+            if_match: Some(1),
+            ..CommandMeta::default()
+        };
+        let mut calls = 0;
+        let decide = |_: Option<&Counter>| {
+            calls += 1;
+            let record = Record {
+                pk: key.pk.clone(),
+                sk: key.sk.clone(),
+                version: 2,
+                updated_at: String::new(),
+                correlation_id: None,
+                causation_id: None,
+                state: Counter { n: 9 },
+            };
+            db.write(
+                &spec,
+                vec![Write::put(to_item(&record).unwrap(), Condition::Always)],
+            )
+            .unwrap();
+            Ok(Some(Counter { n: 1 }))
+        };
+        let problem = execute(&table, &key, &meta, decide, answer)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (problem.status, calls),
+            (StatusCode::PRECONDITION_FAILED, 1)
+        );
+        assert_eq!(problem.extra["currentVersion"], 2);
+    }
+}

@@ -208,6 +208,13 @@ impl Template {
                 _ => {}
             }
         }
+        // A stream nobody reads costs nothing in DynamoDB; locally it would only grow.
+        for (spec, _) in t.tables.values_mut() {
+            spec.stream &= t
+                .functions
+                .iter()
+                .any(|f| f.streams.iter().any(|s| s.table == spec.name));
+        }
         t.check()?;
         Ok(t)
     }

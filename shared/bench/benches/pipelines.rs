@@ -1,0 +1,182 @@
+//! Throughput of the event pipelines, in process, single-threaded.
+//!
+//! `cargo bench -p bench` (criterion; reports elements per second).
+//!
+//! - `floor`: `serde_json` parsing of a stream event's bytes into a `Value`.
+//! - `trigger/embedded`: stream event bytes in, events on the embedded bus (rules matched,
+//!   messages written to SQLite) out, through the orders ACL.
+//! - `trigger/eventbridge`: the same through the real EventBridge adapter (AWS SDK, HTTP)
+//!   to a sink on 127.0.0.1 that accepts every `PutEvents` at once.
+//! - `listener/<view>`: SQS batches of order events in, view writes into the embedded store out.
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use aws_lambda_events::event::sqs::SqsEvent;
+use bulkhead::bus::Bus;
+use bulkhead::bus::embedded::{EmbeddedBus, Rule};
+use bulkhead::embedded::{Database, TableSpec};
+use bulkhead::listener::Listener;
+use bulkhead::store::Table;
+use bulkhead::store::embedded::EmbeddedTable;
+use bulkhead::trigger::Trigger;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const RECORDS: usize = 1_000;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn stream_bytes() -> Vec<u8> {
+    let events = bench::stream_events(RECORDS, 7);
+    assert_eq!(events.len(), 1);
+    serde_json::to_vec(&events[0]).unwrap()
+}
+
+fn embedded_bus() -> Arc<dyn Bus> {
+    let rule = Rule {
+        name: "tracking".into(),
+        pattern: json!({"source": ["bulkhead.orders"]}),
+        target_queues: vec!["TrackingQueue".into()],
+    };
+    Arc::new(EmbeddedBus::new(Database::open_in_memory().unwrap(), &[rule], vec![]).unwrap())
+}
+
+/// An HTTP server on 127.0.0.1 that answers every `PutEvents` with success for each entry.
+fn eventbridge_sink(rt: &tokio::runtime::Runtime) -> String {
+    async fn put_events(body: axum::body::Bytes) -> axum::response::Response {
+        let request: Value = serde_json::from_slice(&body).unwrap_or_default();
+        let count = request["Entries"].as_array().map_or(0, Vec::len);
+        let entries: Vec<Value> = (0..count)
+            .map(|i| json!({ "EventId": format!("e-{i}") }))
+            .collect();
+        let answer = json!({ "FailedEntryCount": 0, "Entries": entries }).to_string();
+        axum::response::IntoResponse::into_response((
+            [("content-type", "application/x-amz-json-1.1")],
+            answer,
+        ))
+    }
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().fallback(put_events);
+    std::thread::spawn(move || {
+        runtime().block_on(async { axum::serve(listener, app).await.unwrap() })
+    });
+    url
+}
+
+fn eventbridge_bus(rt: &tokio::runtime::Runtime, url: &str) -> Arc<dyn Bus> {
+    let credentials =
+        aws_sdk_eventbridge::config::Credentials::new("bench", "bench", None, None, "bench");
+    let config = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .load(),
+    );
+    Arc::new(bulkhead::bus::aws::EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(&config),
+        "bench-bus",
+    ))
+}
+
+fn triggers(c: &mut Criterion) {
+    let rt = runtime();
+    let bytes = stream_bytes();
+    let mut group = c.benchmark_group("stream");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("floor", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(&bytes).unwrap())
+    });
+    let embedded = Trigger::new(embedded_bus(), "bulkhead.orders", orders::acl::acl);
+    group.bench_function("trigger/embedded", |b| {
+        b.iter(|| {
+            let event: StreamEvent = serde_json::from_slice(&bytes).unwrap();
+            let response = rt.block_on(embedded.handle(event, None));
+            assert!(response.batch_item_failures.is_empty());
+        })
+    });
+    let sink = eventbridge_sink(&rt);
+    let aws = Trigger::new(
+        eventbridge_bus(&rt, &sink),
+        "bulkhead.orders",
+        orders::acl::acl,
+    );
+    group.bench_function("trigger/eventbridge", |b| {
+        b.iter(|| {
+            let event: StreamEvent = serde_json::from_slice(&bytes).unwrap();
+            let response = rt.block_on(aws.handle(event, None));
+            assert!(response.batch_item_failures.is_empty());
+        })
+    });
+    group.finish();
+}
+
+type View = fn(Arc<dyn Table>) -> Listener;
+
+fn listeners(c: &mut Criterion) {
+    let rt = runtime();
+    let batches: Vec<SqsEvent> = bench::sqs_events(RECORDS, 7)
+        .into_iter()
+        .map(|e| serde_json::from_value(e).unwrap())
+        .collect();
+    let views: [(&str, View); 3] = [
+        ("tracking", |t| {
+            Listener::new(move |d| {
+                let t = t.clone();
+                async move { tracking::view::apply(t.as_ref(), &d).await }
+            })
+        }),
+        ("fulfillment", |t| {
+            Listener::new(move |d| {
+                let t = t.clone();
+                async move { fulfillment::view::apply(t.as_ref(), &d).await }
+            })
+        }),
+        ("sales", |t| {
+            Listener::new(move |d| {
+                let t = t.clone();
+                async move { sales::view::apply(t.as_ref(), &d).await }
+            })
+        }),
+    ];
+    let mut group = c.benchmark_group("listener");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    for (name, view) in views {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let spec = TableSpec {
+                        name: name.into(),
+                        indexes: vec!["gsi1".into()],
+                        stream: false,
+                    };
+                    view(Arc::new(EmbeddedTable::new(
+                        Database::open_in_memory().unwrap(),
+                        spec,
+                    )))
+                },
+                |listener| {
+                    for batch in &batches {
+                        let response = rt.block_on(listener.handle(batch.clone()));
+                        assert!(response.batch_item_failures.is_empty());
+                    }
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, triggers, listeners);
+criterion_main!(benches);

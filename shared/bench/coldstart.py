@@ -1,0 +1,145 @@
+"""Cold start, warm latency, peak memory and size of each release bootstrap.
+
+Each bootstrap from `sam build` runs as a fresh process under a local Lambda Runtime API, as
+in Lambda, against an AWS-compatible endpoint (moto) where the devstack created the
+template's resources under the prefix `lambda` (see shared/bench/run).
+
+- init: from process start to its first `GET /runtime/invocation/next`;
+- first: the first invocation, from handing out the event to the posted response;
+- warm: the median of the next invocations of the same process;
+- peak RSS (VmHWM) after a batch of 1,000 records (triggers and listeners) or the fixture
+  request (APIs);
+- size: the stripped bootstrap.
+
+Usage: coldstart.py BUILD_DIR TEMPLATE ENDPOINT WORKLOAD_DIR [RUNS]
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests"))
+from lambda_invoke import environment  # noqa: E402
+from samtranslator.yaml_helper import yaml_parse  # noqa: E402
+
+
+class RuntimeApi:
+    """Hands out events one by one and times each invocation."""
+
+    def __init__(self, events):
+        self.events = [json.dumps(e).encode() for e in events]
+        self.started = {}
+        self.durations = []
+        self.first_next = None
+        self.finished = threading.Event()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if api.first_next is None:
+                    api.first_next = time.monotonic()
+                n = len(api.started)
+                if n >= len(api.events):
+                    api.finished.wait(60)
+                    self.send_response(410)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                request_id = f"r{n}"
+                body = api.events[n]
+                api.started[request_id] = time.monotonic()
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
+                self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 60_000))
+                self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request_id = self.path.split("/")[-2]
+                api.durations.append(time.monotonic() - api.started[request_id])
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                if len(api.durations) == len(api.events):
+                    api.finished.set()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def run(bootstrap, env, events):
+    api = RuntimeApi(events)
+    env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.server.server_address[1]}")
+    start = time.monotonic()
+    process = subprocess.Popen([bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = api.finished.wait(120)
+    rss_kb = None
+    try:
+        for line in open(f"/proc/{process.pid}/status"):
+            if line.startswith("VmHWM:"):
+                rss_kb = int(line.split()[1])
+    except OSError:
+        pass
+    process.kill()
+    process.wait()
+    api.server.shutdown()
+    if not done:
+        raise RuntimeError(f"{bootstrap} did not answer every event")
+    return (api.first_next - start) * 1000, [d * 1000 for d in api.durations], rss_kb
+
+
+def main(build_dir, template_path, endpoint, workload_dir, runs="5"):
+    template = yaml_parse(open(template_path).read())
+    fixtures = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures")
+    stream_1000 = json.load(open(os.path.join(workload_dir, "stream-1000-0.json")))
+    sqs_1000 = {"Records": [m for batch in json.load(open(os.path.join(workload_dir, "sqs-1000.json"))) for m in batch["Records"]]}
+    base = {
+        "PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": endpoint, "RUST_LOG": "warn",
+    }
+    rows = []
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        bootstrap = os.path.join(build_dir, logical_id, "bootstrap")
+        env = dict(base, AWS_LAMBDA_FUNCTION_NAME=logical_id, **environment(template, logical_id))
+        env["RUST_LOG"] = "warn"
+        fixture = json.load(open(os.path.join(fixtures, f"{logical_id}.json")))["event"]
+        inits, firsts, warms = [], [], []
+        for _ in range(int(runs)):
+            init, durations, _ = run(bootstrap, env, [fixture] * 11)
+            inits.append(init)
+            firsts.append(durations[0])
+            warms.extend(durations[1:])
+        big = stream_1000 if "Trigger" in logical_id else sqs_1000 if "Listener" in logical_id else fixture
+        _, _, rss_kb = run(bootstrap, env, [big])
+        rows.append({
+            "function": logical_id,
+            "init_ms": statistics.median(inits),
+            "first_ms": statistics.median(firsts),
+            "warm_ms": statistics.median(warms),
+            "peak_rss_mb": rss_kb / 1024 if rss_kb else None,
+            "size_mb": os.path.getsize(bootstrap) / 1024 / 1024,
+        })
+    print("| function | init (ms) | first invocation (ms) | warm median (ms) | peak RSS (MB) | size (MB) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['function']} | {r['init_ms']:.1f} | {r['first_ms']:.1f} | {r['warm_ms']:.2f} | {r['peak_rss_mb']:.1f} | {r['size_mb']:.1f} |")
+    json.dump(rows, open(os.path.join(workload_dir, "coldstart.json"), "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
