@@ -29,34 +29,44 @@ impl Delivered {
     }
 }
 
-/// Applies `apply` to every message of the batch and reports the ones that failed.
+/// How many messages of a batch are applied at once. A batch can hold up to 10,000
+/// messages; all at once would open as many connections to the table.
+pub const CONCURRENCY: usize = 16;
+
+/// Applies `apply` to every message of the batch, [`CONCURRENCY`] at a time, and reports
+/// the ones that failed.
 pub async fn consume<F, Fut>(event: SqsEvent, apply: F) -> SqsBatchResponse
 where
     F: Fn(Delivered) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
-    let outcomes = futures::future::join_all(event.records.iter().map(|message| {
-        let apply = &apply;
-        async move {
-            let outcome = match Delivered::parse(message) {
-                Ok(delivered) => apply(delivered).await,
-                Err(e) => Err(e),
-            };
-            (message, outcome)
-        }
-    }))
-    .await;
+    use futures::StreamExt;
+    let messages = event.records.len();
+    let outcomes: Vec<(Option<String>, Result<()>)> =
+        futures::stream::iter(event.records.into_iter().map(|message| {
+            let apply = &apply;
+            async move {
+                let outcome = match Delivered::parse(&message) {
+                    Ok(delivered) => apply(delivered).await,
+                    Err(e) => Err(e),
+                };
+                (message.message_id, outcome)
+            }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
     let mut response = SqsBatchResponse::default();
-    for (message, outcome) in outcomes {
+    for (message_id, outcome) in outcomes {
         if let Err(e) = outcome {
-            tracing::error!(error = %e, message_id = ?message.message_id, "message failed");
+            tracing::error!(error = %e, message_id = ?message_id, "message failed");
             let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
+            failure.item_identifier = message_id.unwrap_or_default();
             response.batch_item_failures.push(failure);
         }
     }
     tracing::info!(
-        messages = event.records.len(),
+        messages,
         failed = response.batch_item_failures.len(),
         "queue batch handled"
     );
