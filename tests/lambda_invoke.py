@@ -150,7 +150,7 @@ def main(build_dir, template_path, endpoint):
             failures.append(f"{logical_id}: expected {json.dumps(fixture['expect'])}\n  got {seen}\n{stderr}")
     for f in failures:
         print(f"FAILED: {f}", file=sys.stderr)
-    print(f"lambda invocations: {len(functions) - len(failures)} passed, {len(failures)} failed")
+    print(f"invocations: {len(functions) - len(failures)} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
 
 

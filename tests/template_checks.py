@@ -96,7 +96,7 @@ def main(path):
                         check(is_trigger, f"{name}: only triggers put events")
     for f in failures:
         print(f"FAILED: {f}", file=sys.stderr)
-    print(f"template checks: {checks - len(failures)} passed, {len(failures)} failed")
+    print(f"checks: {checks - len(failures)} passed, {len(failures)} failed")
     sys.exit(1 if failures else 0)
 
 
