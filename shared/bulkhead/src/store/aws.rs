@@ -174,8 +174,9 @@ impl Table for DynamoTable {
     }
 
     async fn write(&self, writes: Vec<Write>) -> Result<()> {
-        if let [write] = writes.as_slice() {
-            return self.write_one(write.clone()).await;
+        if writes.len() == 1 {
+            let write = writes.into_iter().next().expect("one write");
+            return self.write_one(write).await;
         }
         let items = writes
             .into_iter()
