@@ -150,7 +150,7 @@ impl Stack {
         config.jwt_secret = SECRET.into();
         config.max_visibility_ms = Some(150);
         config.stream_retry_ms = 10;
-        config.down = down;
+        config.faults.down = down;
         config.aws_endpoint = moto.as_ref().map(|m| m.url.clone());
         let running = devstack::start(config).await.expect("devstack starts");
         let template = devstack::template::Template::load(&template()).unwrap();

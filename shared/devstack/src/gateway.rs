@@ -6,7 +6,7 @@ use crate::auth::Auth;
 use crate::faults::Faults;
 use crate::infra::{ARCHIVE, Infra};
 use crate::pollers::Progress;
-use crate::template::Template;
+use crate::template::{QueueSpec, Template};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -70,7 +70,7 @@ pub struct Gateway {
     auth: Auth,
     faults: Arc<Faults>,
     infra: Arc<dyn Infra>,
-    queues: Vec<String>,
+    queues: BTreeMap<String, QueueSpec>,
     streams: Vec<StreamConsumer>,
     tables: Vec<String>,
 }
@@ -111,7 +111,7 @@ impl Gateway {
             auth,
             faults,
             infra,
-            queues: template.queues.keys().cloned().collect(),
+            queues: template.queues.clone(),
             streams,
             tables: template.tables.keys().cloned().collect(),
         }
@@ -132,7 +132,7 @@ impl Gateway {
     /// Queue depths, stream lags and what is down: what a test waits on to drain.
     pub async fn status(&self) -> bulkhead::Result<Value> {
         let mut queues = Map::new();
-        for q in &self.queues {
+        for q in self.queues.keys() {
             queues.insert(q.clone(), serde_json::to_value(self.infra.depth(q).await?)?);
         }
         let mut streams = Map::new();
@@ -147,7 +147,44 @@ impl Gateway {
             };
             streams.insert(consumer.name.clone(), json!({ "lag": lag }));
         }
-        Ok(json!({ "down": self.faults.down(), "queues": queues, "streams": streams }))
+        Ok(json!({
+            "down": self.faults.down(),
+            "faults": self.faults.plan(),
+            "queues": queues,
+            "streams": streams,
+        }))
+    }
+
+    /// Moves every message of a dead-letter queue back to the queue it came from, as SQS's
+    /// dead-letter queue redrive does. Answers how many moved.
+    async fn redrive(&self, dlq: &str) -> Result<usize, Problem> {
+        let (Some(spec), Some(source)) = (
+            self.queues.get(dlq),
+            self.queues.values().find(|q| {
+                q.redrive
+                    .as_ref()
+                    .is_some_and(|r| r.dead_letter_queue == dlq)
+            }),
+        ) else {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no-dead-letter-queue",
+                format!("{dlq} is not any queue's dead-letter queue"),
+            ));
+        };
+        let dead = self.infra.queue(spec)?;
+        let mut moved = 0;
+        loop {
+            let messages = dead.receive(10, 30_000).await?;
+            if messages.is_empty() {
+                return Ok(moved);
+            }
+            for message in &messages {
+                self.infra.send(&source.name, message.body.clone()).await?;
+            }
+            dead.delete(&messages).await?;
+            moved += messages.len();
+        }
     }
 }
 
@@ -330,31 +367,29 @@ async fn devstack_endpoint(
     match (method, segments.as_slice()) {
         (Method::GET, ["status"]) => ok(gateway.status().await?),
         (Method::PUT, ["faults"]) | (Method::POST, ["faults"]) => {
-            #[derive(serde::Deserialize)]
-            struct Down {
-                down: Vec<String>,
-            }
-            let down: Down = bulkhead::http::parse_json(&body)?;
-            gateway.faults.set_down(down.down);
+            let plan: crate::faults::Plan = bulkhead::http::parse_json(&body)?;
+            plan.validate().map_err(|e| {
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fault-plan", e)
+            })?;
+            gateway.faults.set(plan);
             ok(gateway.status().await?)
         }
         (Method::GET, ["archives", ARCHIVE, "events"]) => {
             ok(json!(gateway.infra.archived().await?))
         }
-        (Method::GET, ["queues", queue, "messages"])
-            if gateway.queues.iter().any(|q| q == queue) =>
-        {
+        (Method::GET, ["queues", queue, "messages"]) if gateway.queues.contains_key(*queue) => {
             ok(json!(gateway.infra.peek(queue).await?))
         }
-        (Method::POST, ["queues", queue, "messages"])
-            if gateway.queues.iter().any(|q| q == queue) =>
-        {
+        (Method::POST, ["queues", queue, "messages"]) if gateway.queues.contains_key(*queue) => {
             gateway
                 .infra
                 .send(queue, String::from_utf8_lossy(&body).into_owned())
                 .await?;
             Ok(StatusCode::ACCEPTED.into_response())
         }
+        (Method::POST, ["queues", dlq, "redrive"]) => ok(json!({
+            "moved": gateway.redrive(dlq).await?,
+        })),
         (Method::PUT, ["tables", table, "items"]) if gateway.tables.iter().any(|t| t == table) => {
             let item: bulkhead::store::Item = bulkhead::http::parse_json(&body)?;
             gateway.infra.put_raw(table, item).await?;

@@ -52,8 +52,8 @@ pub struct Config {
     pub max_visibility_ms: Option<i64>,
     /// The first pause before a failed stream batch is retried; it doubles per retry.
     pub stream_retry_ms: u64,
-    /// Services (or `bus`) that start down.
-    pub down: Vec<String>,
+    /// Faults in force from the start (services down, failure rates...).
+    pub faults: faults::Plan,
     /// Run on this AWS-compatible endpoint instead of the embedded database.
     pub aws_endpoint: Option<String>,
     /// Physical names on that endpoint are `<prefix>-<logical id>`.
@@ -69,7 +69,7 @@ impl Config {
             jwt_secret: auth::DEFAULT_SECRET.into(),
             max_visibility_ms: None,
             stream_retry_ms: 100,
-            down: vec![],
+            faults: faults::Plan::default(),
             aws_endpoint: None,
             resource_prefix: "bulkhead".into(),
         }
@@ -160,7 +160,7 @@ pub async fn start(config: Config) -> Result<Running> {
             ));
         }
     };
-    let faults = Arc::new(faults::Faults::new(config.down.clone()));
+    let faults = Arc::new(faults::Faults::new(config.faults.clone()));
 
     let mut tables: HashMap<String, Arc<dyn Table>> = HashMap::new();
     for name in template.tables.keys() {

@@ -38,6 +38,9 @@ struct Cli {
     /// Prefix of the physical resource names on that endpoint.
     #[arg(long, default_value = "bulkhead", global = true)]
     resource_prefix: String,
+    /// Faults to start with, as the JSON that POST /_devstack/faults takes (README: Faults).
+    #[arg(long, value_parser = parse_plan)]
+    faults: Option<devstack::faults::Plan>,
     /// Cap on queue visibility timeouts, in ms, so that failed messages come back sooner.
     #[arg(long)]
     max_visibility_ms: Option<i64>,
@@ -58,6 +61,12 @@ enum Command {
         #[arg(long, default_value_t = 12 * 3600)]
         ttl: i64,
     },
+}
+
+fn parse_plan(json: &str) -> Result<devstack::faults::Plan, String> {
+    let plan: devstack::faults::Plan = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    plan.validate()?;
+    Ok(plan)
 }
 
 fn secret() -> (String, bool) {
@@ -81,7 +90,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::new(cli.template, cli.data_dir);
     config.bind = SocketAddr::new(cli.bind, cli.port);
     config.jwt_secret = secret;
-    config.down = cli.down;
+    config.faults = cli.faults.unwrap_or_default();
+    config.faults.down.extend(cli.down);
     config.max_visibility_ms = cli.max_visibility_ms;
     config.aws_endpoint = cli.aws_endpoint;
     config.resource_prefix = cli.resource_prefix;

@@ -4,7 +4,9 @@
 
 use crate::Config;
 use crate::faults::Faults;
-use crate::infra::{ACCOUNT, ChangeFeed, FeedRecord, Infra, QueueSource, REGION, sqs_event};
+use crate::infra::{
+    ACCOUNT, ChangeFeed, FeedRecord, Infra, QueueSource, REGION, Received, sqs_event,
+};
 use crate::template::{FunctionSpec, QueueMapping, QueueSpec, StreamMapping};
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use bulkhead::listener::Listener;
@@ -84,7 +86,12 @@ pub fn spawn_stream(
                 }
                 continue;
             }
-            let Some(failed) = invoke_trigger(&trigger, &function, &mapping, &records).await else {
+            let outcome = invoke_trigger(&trigger, &function, &mapping, &records).await;
+            let kill_rate = faults.plan().kill_rate;
+            if faults.hits("kill", &records[0].seq, kill_rate) {
+                faults.kill_now("a stream batch, before its checkpoint");
+            }
+            let Some(failed) = outcome else {
                 commit(feed.as_mut(), &records[records.len() - 1].seq).await;
                 window = mapping.batch_size;
                 failing = None;
@@ -225,12 +232,13 @@ pub fn spawn_queue(
         });
     let queue_arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{}", queue.name);
     tokio::spawn(async move {
+        let mut held: Vec<Received> = vec![];
         loop {
             if faults.is_down(&function.service) {
                 tokio::time::sleep(PAUSED).await;
                 continue;
             }
-            let messages = match source.receive(mapping.batch_size, visibility).await {
+            let mut messages = match source.receive(mapping.batch_size, visibility).await {
                 Ok(messages) => messages,
                 Err(e) => {
                     tracing::error!(function = %function.name, error = %e, "receive failed");
@@ -238,11 +246,49 @@ pub fn spawn_queue(
                     continue;
                 }
             };
-            if messages.is_empty() {
+            if messages.is_empty() && held.is_empty() {
                 source.idle(Duration::from_millis(100)).await;
                 continue;
             }
-            let event = match sqs_event(&queue_arn, &messages) {
+            let plan = faults.plan();
+            let mut later = vec![];
+            if plan.reorder_rate > 0.0 {
+                shuffle(&faults, &mut messages);
+                (later, messages) = messages
+                    .into_iter()
+                    .partition(|m| faults.hits("reorder", &delivery(m), plan.reorder_rate));
+            }
+            messages.append(&mut held);
+            held = later;
+            if messages.is_empty() {
+                continue;
+            }
+            let doomed = |m: &Received, on: &[String], kind: &str, rate: f64| {
+                on.iter().any(|s| m.body.contains(s.as_str()))
+                    || faults.hits(kind, &delivery(m), rate)
+            };
+            let (erring, handled): (Vec<Received>, Vec<Received>) =
+                messages.iter().cloned().partition(|m| {
+                    doomed(
+                        m,
+                        &plan.listener_error_on,
+                        "listener-error",
+                        plan.listener_error_rate,
+                    )
+                });
+            let panic_at = handled.iter().position(|m| {
+                doomed(
+                    m,
+                    &plan.listener_panic_on,
+                    "listener-panic",
+                    plan.listener_panic_rate,
+                )
+            });
+            let applied = &handled[..panic_at.unwrap_or(handled.len())];
+            for m in &erring {
+                tracing::warn!(function = %function.name, message_id = %m.id, "devstack fault: listener error");
+            }
+            let event = match sqs_event(&queue_arn, applied) {
                 Ok(event) => event,
                 Err(e) => {
                     tracing::error!(error = %e, "could not build the SQS event");
@@ -250,35 +296,67 @@ pub fn spawn_queue(
                 }
             };
             let handler = listener.clone();
-            let done: Vec<_> = match tokio::spawn(async move { handler.handle(event).await }).await
-            {
+            let panicking = panic_at.map(|i| handled[i].id.clone());
+            let outcome = tokio::spawn(async move {
+                let response = handler.handle(event).await;
+                if let Some(id) = panicking {
+                    panic!("devstack fault: listener panic on message {id}");
+                }
+                response
+            })
+            .await;
+            let done: Vec<_> = match outcome {
                 Ok(response) if mapping.report_item_failures => {
                     let failed: HashSet<&str> = response
                         .batch_item_failures
                         .iter()
                         .map(|f| f.item_identifier.as_str())
                         .collect();
-                    if failed.iter().any(|f| !messages.iter().any(|m| m.id == *f)) {
+                    if failed.iter().any(|f| !applied.iter().any(|m| m.id == *f)) {
                         vec![]
                     } else {
-                        messages
+                        applied
                             .iter()
                             .filter(|m| !failed.contains(m.id.as_str()))
                             .cloned()
                             .collect()
                     }
                 }
-                Ok(_) => messages.clone(),
+                Ok(_) if erring.is_empty() => applied.to_vec(),
+                Ok(_) => vec![],
                 Err(panic) => {
                     tracing::error!(function = %function.name, error = %panic, "listener crashed");
                     vec![]
                 }
             };
+            let done: Vec<_> = done
+                .into_iter()
+                .filter(|m| !faults.hits("duplicate", &delivery(m), plan.duplicate_rate))
+                .collect();
+            if faults.hits("kill", &delivery(&messages[0]), plan.kill_rate) {
+                faults.kill_now("a queue batch, before its delete");
+            }
             if let Err(e) = source.delete(&done).await {
                 tracing::error!(error = %e, "delete failed");
             }
         }
     })
+}
+
+/// One delivery of a message: a fault drawn for it is drawn afresh on the next.
+fn delivery(message: &Received) -> String {
+    format!("{}#{}", message.id, message.receive_count)
+}
+
+/// Shuffles a batch, seeded by its first delivery.
+fn shuffle(faults: &Faults, messages: &mut [Received]) {
+    let Some(first) = messages.first().map(delivery) else {
+        return;
+    };
+    for i in (1..messages.len()).rev() {
+        let j = faults.draw("shuffle", &format!("{first}/{i}")) % (i as u64 + 1);
+        messages.swap(i, j as usize);
+    }
 }
 
 /// Deletes expired items the way DynamoDB's TTL does, through the change feed.
