@@ -141,6 +141,9 @@ async fn get_order(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
+    if !caller.has_role(STAFF) {
+        caller.require(CUSTOMER)?;
+    }
     valid_id("order id", &id)?;
     let record: Option<Record<Order>> = get_as(table.as_ref(), &key(&id)).await?;
     let order = visible(record.as_ref().map(|r| &r.state), &caller)?;
