@@ -44,7 +44,8 @@ pub struct Plan {
     pub reorder_rate: f64,
     /// After a batch is handled and before it is acknowledged (stream checkpoint or queue
     /// delete), the process kills itself with SIGKILL with this probability. Only for a
-    /// devstack run as a child process.
+    /// devstack run as a child process. For stream batches the draw also depends on the
+    /// process id, since a restarted process reads the same batch again.
     pub kill_rate: f64,
 }
 

@@ -88,7 +88,10 @@ pub fn spawn_stream(
             }
             let outcome = invoke_trigger(&trigger, &function, &mapping, &records).await;
             let kill_rate = faults.plan().kill_rate;
-            if faults.hits("kill", &records[0].seq, kill_rate) {
+            // A restart reads the same batch again: the draw includes the process, or one
+            // unlucky batch would kill every process that reads it.
+            let attempt = format!("{}@{}", records[0].seq, std::process::id());
+            if faults.hits("kill", &attempt, kill_rate) {
                 faults.kill_now("a stream batch, before its checkpoint");
             }
             let Some(failed) = outcome else {

@@ -25,8 +25,18 @@ fn template() -> String {
         .to_string()
 }
 
-/// Starts the binary on the data dir and answers with its API's URL.
+/// Starts the binary on the data dir and answers with its API's URL. The `killRate` fault
+/// can kill it before it prints the URL: then it starts again.
 fn start(data_dir: &Path, faults: &Value) -> (Child, String) {
+    for _ in 0..20 {
+        if let Some(started) = try_start(data_dir, faults) {
+            return started;
+        }
+    }
+    panic!("the devstack died on every one of 20 starts");
+}
+
+fn try_start(data_dir: &Path, faults: &Value) -> Option<(Child, String)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_devstack"))
         .args(["--port", "0", "--max-visibility-ms", "200", "--template"])
         .arg(template())
@@ -43,12 +53,12 @@ fn start(data_dir: &Path, faults: &Value) -> (Child, String) {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_string();
-    (child, url)
+    let Some(url) = first.split_whitespace().find(|w| w.starts_with("http://")) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    };
+    Some((child, url.to_string()))
 }
 
 fn token(sub: &str, role: &str) -> String {
