@@ -95,3 +95,21 @@ async fn malformed_requests_answer_4xx_problem_json() {
         .await
         .problem(422, None);
 }
+
+#[tokio::test]
+async fn a_path_parameter_that_is_not_utf8_is_a_400_problem() {
+    let stack = Stack::start().await;
+    let alice = stack.token("alice", &["customer"]);
+    let staff = stack.token("sam", &["staff"]);
+    for (method, path, token) in [
+        (Method::GET, "/products/%FF", &alice),
+        (Method::DELETE, "/orders/abc/lines/%FF%FE", &alice),
+        (Method::GET, "/fulfillment/orders/%C3%28", &staff),
+        (Method::GET, "/tracking/orders/%FF", &alice),
+    ] {
+        stack
+            .send(method, path, Some(token), None, &[])
+            .await
+            .problem(400, Some("invalid-path"));
+    }
+}

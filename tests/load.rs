@@ -92,7 +92,7 @@ async fn conflicting_commands_from_64_clients_lose_no_update() {
             let share = total / CLIENTS + usize::from(client < total % CLIENTS);
             tokio::spawn(async move {
                 let mut draw = Draw(0x9e37_79b9_7f4a_7c15 ^ (client as u64 + 1));
-                let mut seen = vec![1u64; ORDERS];
+                let mut seen = [1u64; ORDERS];
                 let mut tally = Tally::default();
                 for n in 0..share {
                     let order = draw.next(ORDERS);

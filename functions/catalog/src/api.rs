@@ -2,12 +2,13 @@
 
 use crate::acl::PRODUCT_PREFIX;
 use crate::domain::{self, CatalogError, Product};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use axum::{Json, Router};
 use bulkhead::command::{self, Accepted, Answer, Record};
+use bulkhead::http::Path;
 use bulkhead::http::{Caller, JsonBody, Problem, RequestMeta, etag, valid_id, with_fallbacks};
 use bulkhead::store::{Key, Table, get_as};
 use serde::Deserialize;

@@ -1,10 +1,11 @@
 //! The fulfillment service's HTTP API, for warehouse staff, from the view alone.
 
 use crate::view::{BY_STATUS, STATUS_PREFIX, STATUSES, WorkItem, WorkItemRecord, key};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bulkhead::http::Path;
 use bulkhead::http::{
     Caller, PageQuery, Params, Problem, VersionQuery, etag, read_at_least, valid_id, with_fallbacks,
 };

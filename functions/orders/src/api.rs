@@ -3,12 +3,13 @@
 use crate::acl::ORDER_PREFIX;
 use crate::catalog_cache;
 use crate::domain::{self, MAX_LINES, Offer, Order, OrderError};
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bulkhead::command::{self, Accepted, Answer, Record};
+use bulkhead::http::Path;
 use bulkhead::http::{Caller, JsonBody, Problem, RequestMeta, etag, valid_id, with_fallbacks};
 use bulkhead::store::{Key, Table, get_as};
 use serde::Deserialize;

@@ -1,10 +1,11 @@
 //! The tracking service's HTTP API: a customer's own orders, from the view alone.
 
 use crate::view::{BY_CUSTOMER, CUSTOMER_PREFIX, OrderItem, TrackedOrder, order_key, product_name};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bulkhead::http::Path;
 use bulkhead::http::{
     Caller, PageQuery, Params, Problem, VersionQuery, etag, read_at_least, valid_id, with_fallbacks,
 };

@@ -1,10 +1,11 @@
 //! Lambda entry points: each `src/bin/<service>-<role>.rs` builds its handler from an
 //! [`AwsHost`](crate::host::AwsHost) and hands it to one of these.
 
+use crate::batch::Batch;
 use crate::listener::Listener;
 use crate::trigger::Trigger;
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_lambda_events::event::sqs::SqsMessage;
 pub use lambda_runtime::Error;
 use lambda_runtime::{LambdaEvent, service_fn};
 
@@ -15,19 +16,19 @@ pub async fn run_http(router: axum::Router) -> Result<(), Error> {
 
 /// Serves a stream trigger.
 pub async fn run_trigger(trigger: Trigger) -> Result<(), Error> {
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch<EventRecord>>| {
         let trigger = trigger.clone();
         let deadline = deadline_of(&event.context);
-        async move { Ok::<_, Error>(trigger.handle(event.payload, Some(deadline)).await) }
+        async move { Ok::<_, Error>(trigger.handle_batch(event.payload, Some(deadline)).await) }
     }))
     .await
 }
 
 /// Serves a queue listener.
 pub async fn run_listener(listener: Listener) -> Result<(), Error> {
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch<SqsMessage>>| {
         let listener = listener.clone();
-        async move { Ok::<_, Error>(listener.handle(event.payload).await) }
+        async move { Ok::<_, Error>(listener.handle_batch(event.payload).await) }
     }))
     .await
 }

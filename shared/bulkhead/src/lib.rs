@@ -1,6 +1,7 @@
 //! Bulkhead core: the pieces every service shares.
 //!
 //! - [`event`]: the public event envelope and deterministic ids.
+//! - [`batch`]: Lambda batches, each record decoded on its own.
 //! - [`store`]: the table port and its adapters.
 //! - [`bus`]: the event bus port and its adapters.
 //! - [`trigger`]: stream records to public events, with per-record failure.
@@ -11,6 +12,7 @@
 //! - [`telemetry`]: structured logs.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod bus;
 pub mod command;
 #[cfg(feature = "embedded")]

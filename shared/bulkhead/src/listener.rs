@@ -4,6 +4,7 @@
 //! reported in `batchItemFailures`, so the queue redelivers it and finally moves it to the
 //! dead-letter queue, while the rest of the batch is deleted.
 
+use crate::batch::{Batch, Record};
 use crate::event::PublicEvent;
 use crate::{Error, Result};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -35,22 +36,30 @@ pub const CONCURRENCY: usize = 16;
 
 /// Applies `apply` to every message of the batch, [`CONCURRENCY`] at a time, and reports
 /// the ones that failed.
-pub async fn consume<F, Fut>(event: SqsEvent, apply: F) -> SqsBatchResponse
+pub async fn consume<F, Fut>(batch: Batch<SqsMessage>, apply: F) -> SqsBatchResponse
 where
     F: Fn(Delivered) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
     use futures::StreamExt;
-    let messages = event.records.len();
+    let messages = batch.records.len();
     let outcomes: Vec<(Option<String>, Result<()>)> =
-        futures::stream::iter(event.records.into_iter().map(|message| {
+        futures::stream::iter(batch.records.into_iter().map(|record| {
             let apply = &apply;
             async move {
-                let outcome = match Delivered::parse(&message) {
-                    Ok(delivered) => apply(delivered).await,
-                    Err(e) => Err(e),
-                };
-                (message.message_id, outcome)
+                match record {
+                    Record::Decoded(message) => {
+                        let outcome = match Delivered::parse(&message) {
+                            Ok(delivered) => apply(delivered).await,
+                            Err(e) => Err(e),
+                        };
+                        (message.message_id, outcome)
+                    }
+                    Record::Undecodable { ref error, .. } => (
+                        record.raw_string(&["messageId"]),
+                        Err(Error::Malformed(format!("SQS record: {error}"))),
+                    ),
+                }
             }
         }))
         .buffer_unordered(CONCURRENCY)
@@ -77,7 +86,9 @@ where
 #[derive(Clone)]
 pub struct Listener(
     std::sync::Arc<
-        dyn Fn(SqsEvent) -> futures::future::BoxFuture<'static, SqsBatchResponse> + Send + Sync,
+        dyn Fn(Batch<SqsMessage>) -> futures::future::BoxFuture<'static, SqsBatchResponse>
+            + Send
+            + Sync,
     >,
 );
 
@@ -95,6 +106,12 @@ impl Listener {
     }
 
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        (self.0)(event).await
+        (self.0)(Batch::decoded(event.records)).await
+    }
+
+    /// [`Listener::handle`] for a batch whose messages were decoded one by one: a message
+    /// that did not decode fails alone.
+    pub async fn handle_batch(&self, batch: Batch<SqsMessage>) -> SqsBatchResponse {
+        (self.0)(batch).await
     }
 }

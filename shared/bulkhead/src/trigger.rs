@@ -5,6 +5,7 @@
 //! failure; Lambda then retries from it, so order within a key is kept. Records after it
 //! are not published in this invocation.
 
+use crate::batch::{Batch, Record};
 use crate::bus::{Bus, BusEntry, chunk};
 use crate::event::PublicEvent;
 use crate::store::{Item, from_item};
@@ -142,19 +143,34 @@ impl Trigger {
         event: StreamEvent,
         deadline: Option<Instant>,
     ) -> DynamoDbEventResponse {
-        let records = &event.records;
+        self.handle_batch(Batch::decoded(event.records), deadline)
+            .await
+    }
+
+    /// [`Trigger::handle`] for a batch whose records were decoded one by one: a record that
+    /// did not decode is a failure at its place.
+    pub async fn handle_batch(
+        &self,
+        batch: Batch<EventRecord>,
+        deadline: Option<Instant>,
+    ) -> DynamoDbEventResponse {
+        let records = &batch.records;
         let mut entries = vec![];
         let mut owners = vec![];
         let mut first_failure = None;
         for (index, record) in records.iter().enumerate() {
-            match self.entry_for(record) {
+            let entry = match record {
+                Record::Decoded(record) => self.entry_for(record).map_err(|e| e.to_string()),
+                Record::Undecodable { error, .. } => Err(error.clone()),
+            };
+            match entry {
                 Ok(Some(entry)) => {
                     entries.push(entry);
                     owners.push(index);
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, event_id = %record.event_id, "stream record rejected");
+                Err(error) => {
+                    tracing::error!(%error, sequence_number = ?sequence_number(record), "stream record rejected");
                     first_failure = Some(index);
                     break;
                 }
@@ -180,7 +196,7 @@ impl Trigger {
         let mut response = DynamoDbEventResponse::default();
         if let Some(index) = first_failure {
             let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = records[index].change.sequence_number.clone();
+            failure.item_identifier = sequence_number(&records[index]);
             response.batch_item_failures.push(failure);
         }
         response
@@ -252,6 +268,15 @@ impl Trigger {
             }
         }
         None
+    }
+}
+
+/// A record's sequence number. A record without one fails the whole batch, and Lambda
+/// bisects down to it.
+fn sequence_number(record: &Record<EventRecord>) -> Option<String> {
+    match record {
+        Record::Decoded(record) => record.change.sequence_number.clone(),
+        undecodable => undecodable.raw_string(&["dynamodb", "SequenceNumber"]),
     }
 }
 

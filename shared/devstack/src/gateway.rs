@@ -188,8 +188,14 @@ impl Gateway {
     }
 }
 
+/// The API's OpenAPI document, served unauthenticated at `GET /openapi.json`.
+const OPENAPI: &str = include_str!("../../../openapi.json");
+
 async fn handle(gateway: Arc<Gateway>, request: Request) -> Response {
     let path = request.uri().path().to_string();
+    if path == "/openapi.json" && request.method() == Method::GET {
+        return ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response();
+    }
     if let Some(admin) = path.strip_prefix("/_devstack/") {
         return devstack_endpoint(&gateway, admin.to_string(), request)
             .await

@@ -8,7 +8,7 @@ use crate::infra::{
     ACCOUNT, ChangeFeed, FeedRecord, Infra, QueueSource, REGION, Received, sqs_event,
 };
 use crate::template::{FunctionSpec, QueueMapping, QueueSpec, StreamMapping};
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use bulkhead::batch::Batch;
 use bulkhead::listener::Listener;
 use bulkhead::trigger::Trigger;
 use serde_json::json;
@@ -146,8 +146,9 @@ async fn invoke_trigger(
     records: &[FeedRecord],
 ) -> Option<String> {
     let json = json!({ "Records": records.iter().map(|r| &r.record).collect::<Vec<_>>() });
-    let event: StreamEvent = match serde_json::from_value(json) {
-        Ok(event) => event,
+    // As Lambda's runtime does: from the JSON text, each record decoded on its own.
+    let batch = match Batch::from_json(&json.to_string()) {
+        Ok(batch) => batch,
         Err(e) => {
             tracing::error!(function = %function.name, error = %e, "could not build the stream event");
             return Some(records[0].seq.clone());
@@ -156,7 +157,7 @@ async fn invoke_trigger(
     let handler = trigger.clone();
     let deadline = Instant::now() + function.timeout;
     let seqs: Vec<&str> = records.iter().map(|r| r.seq.as_str()).collect();
-    match tokio::spawn(async move { handler.handle(event, Some(deadline)).await }).await {
+    match tokio::spawn(async move { handler.handle_batch(batch, Some(deadline)).await }).await {
         Ok(response) if mapping.report_item_failures => response
             .batch_item_failures
             .iter()

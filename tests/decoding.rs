@@ -1,0 +1,324 @@
+//! Fuzzing the decoding of stream records and queue messages: the orders trigger and every
+//! listener, built as the devstack builds them on the embedded backend, get batches that mix
+//! good records with malformed DynamoDB images and message bodies. Nothing panics, every bad
+//! record is a batch item failure, and no good one is.
+//!
+//! `BULKHEAD_FUZZ_CASES` sets the number of batches per property (default 512).
+
+use bulkhead::batch::Batch;
+use bulkhead::listener::Listener;
+use bulkhead::trigger::Trigger;
+use devstack::infra::{EmbeddedInfra, Infra};
+use devstack::registry::{Handler, registry};
+use devstack::template::Template;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use serde_json::{Value, json};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// How a record is broken.
+#[derive(Clone, Debug)]
+enum Breakage {
+    /// An attribute value with a type DynamoDB does not have.
+    UnknownType(String),
+    /// `version` as a string.
+    VersionIsText(String),
+    /// `lines` is not a list of maps.
+    LinesAreText(String),
+    /// A numeric attribute whose number does not parse.
+    BadNumber(String),
+    /// A required attribute left out.
+    Missing(&'static str),
+    /// An event name streams do not have.
+    EventName(String),
+    /// No images at all.
+    NoImages,
+    /// The image is not a map.
+    ImageIsText(String),
+}
+
+impl Breakage {
+    /// Whether the record is bad. The orders ACL publishes nothing for a REMOVE (orders are
+    /// never deleted; only expired idempotency records are), so it does not read what a
+    /// REMOVE's image holds: only a record that does not decode at all is bad there.
+    fn matters(&self, removal: bool) -> bool {
+        !removal
+            || matches!(
+                self,
+                Breakage::UnknownType(_)
+                    | Breakage::EventName(_)
+                    | Breakage::NoImages
+                    | Breakage::ImageIsText(_)
+            )
+    }
+}
+
+fn breakage() -> impl Strategy<Value = Breakage> {
+    prop_oneof![
+        "[A-Z]{1,3}"
+            .prop_filter("a real type", |t| ![
+                "S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"
+            ]
+            .contains(&t.as_str()))
+            .prop_map(Breakage::UnknownType),
+        "\\PC{0,12}".prop_map(Breakage::VersionIsText),
+        "\\PC{0,12}".prop_map(Breakage::LinesAreText),
+        prop_oneof![
+            Just("1e99999".to_string()),
+            Just("".to_string()),
+            "[a-z ]{1,8}".prop_map(String::from),
+            Just("99999999999999999999999999".to_string()),
+        ]
+        .prop_map(Breakage::BadNumber),
+        prop::sample::select(vec!["status", "customerId", "version", "lines", "id"])
+            .prop_map(Breakage::Missing),
+        "[A-Za-z]{0,8}"
+            .prop_filter("a real name", |n| !["INSERT", "MODIFY", "REMOVE"]
+                .contains(&n.as_str()))
+            .prop_map(Breakage::EventName),
+        Just(Breakage::NoImages),
+        "\\PC{0,12}".prop_map(Breakage::ImageIsText),
+    ]
+}
+
+fn break_record(record: &mut Value, breakage: &Breakage) {
+    let change = &mut record["dynamodb"];
+    let image = if change.get("NewImage").is_some() {
+        "NewImage"
+    } else {
+        "OldImage"
+    };
+    match breakage {
+        Breakage::UnknownType(t) => change[image]["status"] = json!({ t.clone(): "x" }),
+        Breakage::VersionIsText(text) => change[image]["version"] = json!({ "S": text }),
+        Breakage::LinesAreText(text) => change[image]["lines"] = json!({ "S": text }),
+        Breakage::BadNumber(n) => change[image]["totalCents"] = json!({ "N": n }),
+        Breakage::Missing(attribute) => {
+            change[image].as_object_mut().unwrap().remove(*attribute);
+        }
+        Breakage::EventName(name) => record["eventName"] = json!(name),
+        Breakage::NoImages => {
+            let change = change.as_object_mut().unwrap();
+            change.remove("NewImage");
+            change.remove("OldImage");
+        }
+        Breakage::ImageIsText(text) => change[image] = json!(text),
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("BULKHEAD_FUZZ_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(512)
+}
+
+/// The orders trigger and every listener, on a fresh embedded database.
+fn build() -> (tempfile::TempDir, Trigger, Vec<(String, Listener)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let template = Template::load(&system_tests::template_path()).unwrap();
+    let infra = EmbeddedInfra::open(&template, &dir.path().join("fuzz.db")).unwrap();
+    let tables: HashMap<_, _> = template
+        .tables
+        .keys()
+        .map(|t| (t.clone(), infra.table(t).unwrap()))
+        .collect();
+    let buses: HashMap<_, _> = template
+        .buses
+        .iter()
+        .map(|b| (b.clone(), infra.bus(b).unwrap()))
+        .collect();
+    let registry = registry();
+    let mut trigger = None;
+    let mut listeners = vec![];
+    for function in &template.functions {
+        let host =
+            devstack::host::DevHost::new(function.env.clone(), tables.clone(), buses.clone());
+        match &registry[function.binary.as_str()] {
+            Handler::Stream(build) if function.service == "orders" => {
+                trigger = Some(build(&host).unwrap())
+            }
+            Handler::Queue(build) if function.service != "orders" => {
+                listeners.push((function.name.clone(), build(&host).unwrap()))
+            }
+            _ => {}
+        }
+    }
+    (dir, trigger.unwrap(), listeners)
+}
+
+#[test]
+fn a_malformed_stream_record_is_the_batch_item_failure_at_its_place() {
+    let (_dir, trigger, _) = build();
+    let trigger = Arc::new(trigger);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let batch = (
+        any::<u64>(),
+        prop::collection::vec(prop::option::weighted(0.3, breakage()), 1..12),
+    );
+    runner
+        .run(&batch, |(seed, breakages)| {
+            let mut records = bench::stream_records(breakages.len(), seed);
+            let removals: Vec<bool> = records.iter().map(|r| r["eventName"] == "REMOVE").collect();
+            for (record, breakage) in records.iter_mut().zip(&breakages) {
+                if let Some(breakage) = breakage {
+                    break_record(record, breakage);
+                }
+            }
+            let first_bad = breakages
+                .iter()
+                .zip(&removals)
+                .position(|(b, removal)| b.as_ref().is_some_and(|b| b.matters(*removal)))
+                .map(|i| {
+                    records[i]["dynamodb"]["SequenceNumber"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                });
+            let text = json!({ "Records": records }).to_string();
+            let batch = Batch::from_json(&text).expect("a batch decodes whatever its records");
+            let trigger = trigger.clone();
+            let response = runtime
+                .block_on(async move {
+                    tokio::spawn(async move { trigger.handle_batch(batch, None).await }).await
+                })
+                .expect("the trigger does not panic");
+            let failed: Vec<Option<String>> = response
+                .batch_item_failures
+                .iter()
+                .map(|f| f.item_identifier.clone())
+                .collect();
+            prop_assert_eq!(failed, first_bad.into_iter().map(Some).collect::<Vec<_>>());
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// How a message is broken.
+#[derive(Clone, Debug)]
+enum BadMessage {
+    NotJson(String),
+    NotAnObject(Value),
+    NoDetail,
+    VersionIsText(String),
+    StateWithout(&'static str),
+    /// The SQS record itself does not decode: its body is not a string.
+    BodyIsNumber(i64),
+    NoBody,
+}
+
+fn bad_message() -> impl Strategy<Value = BadMessage> {
+    prop_oneof![
+        "\\PC{0,40}"
+            .prop_filter("not JSON", |s| serde_json::from_str::<Value>(s).is_err())
+            .prop_map(BadMessage::NotJson),
+        prop_oneof![
+            any::<i64>().prop_map(|n| json!(n)),
+            Just(json!([])),
+            Just(json!(null)),
+            "\\PC{0,10}".prop_map(|s| json!(s)),
+        ]
+        .prop_map(BadMessage::NotAnObject),
+        Just(BadMessage::NoDetail),
+        "\\PC{0,12}".prop_map(BadMessage::VersionIsText),
+        prop::sample::select(vec!["status", "lines", "placedAt"])
+            .prop_map(BadMessage::StateWithout),
+        any::<i64>().prop_map(BadMessage::BodyIsNumber),
+        Just(BadMessage::NoBody),
+    ]
+}
+
+fn message(index: usize, order: u64, bad: Option<&BadMessage>) -> Value {
+    let mut event = bench::routed_order_event(order, 1, "PLACED");
+    let mut body = Some(event.to_string());
+    let mut raw_body = None;
+    match bad {
+        None => {}
+        Some(BadMessage::NotJson(text)) => body = Some(text.clone()),
+        Some(BadMessage::NotAnObject(value)) => body = Some(value.to_string()),
+        Some(BadMessage::NoDetail) => {
+            event.as_object_mut().unwrap().remove("detail");
+            body = Some(event.to_string());
+        }
+        Some(BadMessage::VersionIsText(text)) => {
+            event["detail"]["aggregate"]["version"] = json!(text);
+            body = Some(event.to_string());
+        }
+        Some(BadMessage::StateWithout(field)) => {
+            event["detail"]["state"]
+                .as_object_mut()
+                .unwrap()
+                .remove(*field);
+            body = Some(event.to_string());
+        }
+        Some(BadMessage::BodyIsNumber(n)) => raw_body = Some(json!(n)),
+        Some(BadMessage::NoBody) => body = None,
+    }
+    json!({
+        "messageId": format!("m-{index}"),
+        "receiptHandle": format!("r-{index}"),
+        "body": raw_body.unwrap_or(json!(body)),
+        "attributes": { "ApproximateReceiveCount": "1", "SentTimestamp": "1795255200000" },
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:FuzzQueue",
+        "awsRegion": "us-east-1",
+    })
+}
+
+#[test]
+fn every_malformed_message_fails_alone_in_every_listener() {
+    let (_dir, _, listeners) = build();
+    assert_eq!(listeners.len(), 3, "tracking, fulfillment and sales");
+    let listeners = Arc::new(listeners);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let batch = (
+        any::<u32>(),
+        prop::collection::vec(prop::option::weighted(0.3, bad_message()), 1..10),
+    );
+    runner
+        .run(&batch, |(base, bads)| {
+            // Fresh orders in each case, so that every good message is news to every view.
+            let base = u64::from(base) * 16;
+            let records: Vec<Value> = bads
+                .iter()
+                .enumerate()
+                .map(|(i, bad)| message(i, base + i as u64, bad.as_ref()))
+                .collect();
+            let bad_ids: BTreeSet<String> = bads
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.is_some())
+                .map(|(i, _)| format!("m-{i}"))
+                .collect();
+            let text = json!({ "Records": records }).to_string();
+            for (name, listener) in listeners.iter() {
+                let batch = Batch::from_json(&text).expect("a batch decodes whatever its records");
+                let listener = listener.clone();
+                let response = runtime
+                    .block_on(async move {
+                        tokio::spawn(async move { listener.handle_batch(batch).await }).await
+                    })
+                    .expect("the listener does not panic");
+                let failed: BTreeSet<String> = response
+                    .batch_item_failures
+                    .iter()
+                    .map(|f| f.item_identifier.clone())
+                    .collect();
+                prop_assert_eq!(&failed, &bad_ids, "{}", name);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
