@@ -263,7 +263,7 @@ async fn orders_are_visible_to_their_customer_and_staff_only() {
     stack
         .get(&format!("/orders/{id}"), &merchandiser)
         .await
-        .problem(404, None);
+        .problem(403, Some("forbidden"));
     stack
         .get("/orders/o-does-not-exist", &staff)
         .await

@@ -7,7 +7,11 @@
 //!   messages written to SQLite) out, through the orders ACL.
 //! - `trigger/eventbridge`: the same through the real EventBridge adapter (AWS SDK, HTTP)
 //!   to a sink on 127.0.0.1 that accepts every `PutEvents` at once.
-//! - `listener/<view>`: SQS batches of order events in, view writes into the embedded store out.
+//! - `listener/<view>/embedded`: SQS batches of order events in, view writes into the
+//!   embedded store out.
+//! - `listener/<view>/dynamodb`: the same through the real DynamoDB adapter (AWS SDK, HTTP),
+//!   built as the Lambda main builds it (`AwsHost::from_env`), to a DynamoDB-shaped sink on
+//!   127.0.0.1 that answers every request at once: `GetItem` finds nothing, writes succeed.
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -18,9 +22,10 @@ use bulkhead::listener::Listener;
 use bulkhead::store::Table;
 use bulkhead::store::embedded::EmbeddedTable;
 use bulkhead::trigger::Trigger;
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 const RECORDS: usize = 1_000;
 
@@ -120,7 +125,53 @@ fn triggers(c: &mut Criterion) {
     group.finish();
 }
 
+/// The DynamoDB-shaped sink's socket, bound before any thread starts (see `main`).
+static DYNAMODB_SINK: OnceLock<std::net::TcpListener> = OnceLock::new();
+/// Requests the DynamoDB-shaped sink has answered.
+static DYNAMODB_REQUESTS: AtomicU64 = AtomicU64::new(0);
+
+/// An HTTP server that answers the DynamoDB JSON 1.0 protocol by `X-Amz-Target`: `GetItem`
+/// finds no item, `PutItem`, `UpdateItem`, `DeleteItem` and `TransactWriteItems` succeed,
+/// `Query` finds nothing.
+fn dynamodb_sink() {
+    async fn answer(
+        headers: axum::http::HeaderMap,
+        _body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        DYNAMODB_REQUESTS.fetch_add(1, Ordering::Relaxed);
+        let target = headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let (status, body) = match target.strip_prefix("DynamoDB_20120810.") {
+            Some("GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" | "TransactWriteItems") => {
+                (200, "{}")
+            }
+            Some("Query") => (200, r#"{"Items":[],"Count":0,"ScannedCount":0}"#),
+            _ => (
+                400,
+                r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#,
+            ),
+        };
+        axum::response::IntoResponse::into_response((
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            [("content-type", "application/x-amz-json-1.0")],
+            body,
+        ))
+    }
+    let listener = DYNAMODB_SINK.get().unwrap().try_clone().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let app = axum::Router::new().fallback(answer);
+    std::thread::spawn(move || {
+        runtime().block_on(async {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap()
+        })
+    });
+}
+
 type View = fn(Arc<dyn Table>) -> Listener;
+type Lambda = fn(&dyn bulkhead::host::Host) -> bulkhead::Result<Listener>;
 
 fn listeners(c: &mut Criterion) {
     let rt = runtime();
@@ -128,31 +179,46 @@ fn listeners(c: &mut Criterion) {
         .into_iter()
         .map(|e| serde_json::from_value(e).unwrap())
         .collect();
-    let views: [(&str, View); 3] = [
-        ("tracking", |t| {
-            Listener::new(move |d| {
-                let t = t.clone();
-                async move { tracking::view::apply(t.as_ref(), &d).await }
-            })
-        }),
-        ("fulfillment", |t| {
-            Listener::new(move |d| {
-                let t = t.clone();
-                async move { fulfillment::view::apply(t.as_ref(), &d).await }
-            })
-        }),
-        ("sales", |t| {
-            Listener::new(move |d| {
-                let t = t.clone();
-                async move { sales::view::apply(t.as_ref(), &d).await }
-            })
-        }),
+    let views: [(&str, View, Lambda); 3] = [
+        (
+            "tracking",
+            |t| {
+                Listener::new(move |d| {
+                    let t = t.clone();
+                    async move { tracking::view::apply(t.as_ref(), &d).await }
+                })
+            },
+            tracking::listener,
+        ),
+        (
+            "fulfillment",
+            |t| {
+                Listener::new(move |d| {
+                    let t = t.clone();
+                    async move { fulfillment::view::apply(t.as_ref(), &d).await }
+                })
+            },
+            fulfillment::listener,
+        ),
+        (
+            "sales",
+            |t| {
+                Listener::new(move |d| {
+                    let t = t.clone();
+                    async move { sales::view::apply(t.as_ref(), &d).await }
+                })
+            },
+            sales::listener,
+        ),
     ];
     let mut group = c.benchmark_group("listener");
     group.sample_size(10);
     group.throughput(Throughput::Elements(RECORDS as u64));
-    for (name, view) in views {
-        group.bench_function(name, |b| {
+    dynamodb_sink();
+    // The Lambda host, as each listener's main builds it; its environment is set in `main`.
+    let host = rt.block_on(bulkhead::host::AwsHost::from_env());
+    for (name, view, lambda) in views {
+        group.bench_function(format!("{name}/embedded"), |b| {
             b.iter_batched(
                 || {
                     let spec = TableSpec {
@@ -174,9 +240,47 @@ fn listeners(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
+        let listener = lambda(&host).unwrap();
+        let before = DYNAMODB_REQUESTS.load(Ordering::Relaxed);
+        for batch in &batches {
+            assert!(
+                rt.block_on(listener.handle(batch.clone()))
+                    .batch_item_failures
+                    .is_empty()
+            );
+        }
+        let requests = DYNAMODB_REQUESTS.load(Ordering::Relaxed) - before;
+        eprintln!("listener/{name}/dynamodb: {requests} DynamoDB requests for {RECORDS} events");
+        group.bench_function(format!("{name}/dynamodb"), |b| {
+            b.iter(|| {
+                for batch in &batches {
+                    let response = rt.block_on(listener.handle(batch.clone()));
+                    assert!(response.batch_item_failures.is_empty());
+                }
+            })
+        });
     }
     group.finish();
 }
 
 criterion_group!(benches, triggers, listeners);
-criterion_main!(benches);
+
+fn main() {
+    let sink = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", sink.local_addr().unwrap());
+    DYNAMODB_SINK.set(sink).unwrap();
+    // The listeners' Lambda host reads its endpoint, region and credentials from the
+    // environment, as in Lambda. SAFETY: no other thread is running yet.
+    unsafe {
+        std::env::set_var("AWS_ENDPOINT_URL_DYNAMODB", &url);
+        std::env::set_var("AWS_REGION", "us-east-1");
+        std::env::set_var("AWS_ACCESS_KEY_ID", "bench");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "bench");
+        std::env::remove_var("AWS_SESSION_TOKEN");
+        std::env::remove_var("AWS_PROFILE");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        std::env::set_var("TABLE_NAME", "bench");
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
