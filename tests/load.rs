@@ -2,7 +2,7 @@
 //! No update is lost, every rejection is a 409 or 412 problem+json, and retried commands
 //! with an Idempotency-Key apply once.
 //!
-//! `BULKHEAD_LOAD_COMMANDS` sets the number of commands (default 10,000; 400 on moto).
+//! `BULKHEAD_LOAD_COMMANDS` sets the number of commands (default 10,000; 100 on moto, which serialises every request).
 
 use reqwest::Method;
 use serde_json::json;
@@ -48,7 +48,7 @@ fn commands() -> usize {
     std::env::var("BULKHEAD_LOAD_COMMANDS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(if on_moto() { 400 } else { 10_000 })
+        .unwrap_or(if on_moto() { 100 } else { 10_000 })
 }
 
 /// A small seeded generator, so that a failing run can be repeated.
