@@ -114,8 +114,8 @@ fn views_converge_to_an_in_order_exactly_once_run_under_any_fault_schedule() {
         .unwrap();
     let t = totals.into_inner().unwrap();
     eprintln!(
-        "convergence: {} histories, {} commands ({} accepted), {} events, {} redriven from DLQs; lost writes 0, lost events 0, double counts 0",
-        t.histories, t.commands, t.accepted, t.events, t.redriven
+        "convergence: {} histories, {} commands ({} accepted), {} events, {} redriven from DLQs; faults injected {:?}; lost writes 0, lost events 0, double counts 0",
+        t.histories, t.commands, t.accepted, t.events, t.redriven, t.injected
     );
 }
 
@@ -126,6 +126,7 @@ struct Totals {
     accepted: usize,
     events: usize,
     redriven: u64,
+    injected: BTreeMap<String, u64>,
 }
 
 impl Totals {
@@ -135,6 +136,9 @@ impl Totals {
         self.accepted += case.accepted;
         self.events += case.events;
         self.redriven += case.redriven;
+        for (kind, n) in &case.injected {
+            *self.injected.entry(kind.clone()).or_default() += n;
+        }
     }
 }
 
@@ -232,6 +236,8 @@ async fn run(commands: Vec<Command>, first: Value, second: Value, switch_at: usi
 
     // The faults stop; what was given up on is redriven, as an operator would.
     set_faults(&stack, &json!({})).await;
+    let injected: BTreeMap<String, u64> =
+        serde_json::from_value(stack.status().await["injected"].clone()).unwrap();
     stack.drain().await;
     let mut redriven = 0;
     for queue in stack.status().await["queues"].as_object().unwrap().keys() {
@@ -260,6 +266,7 @@ async fn run(commands: Vec<Command>, first: Value, second: Value, switch_at: usi
         accepted,
         events,
         redriven,
+        injected,
     }
 }
 

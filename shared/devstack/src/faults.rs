@@ -73,6 +73,7 @@ pub struct Faults {
     plan: RwLock<Plan>,
     outage_until: Mutex<Option<Instant>>,
     attempts: Mutex<HashMap<u64, u64>>,
+    injected: Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 impl Faults {
@@ -95,10 +96,6 @@ impl Faults {
 
     pub fn plan(&self) -> Plan {
         self.plan.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    pub fn set_down(&self, names: impl IntoIterator<Item = String>) {
-        self.plan.write().unwrap_or_else(|p| p.into_inner()).down = names.into_iter().collect();
     }
 
     pub fn is_down(&self, name: &str) -> bool {
@@ -132,7 +129,30 @@ impl Faults {
 
     /// Whether the fault `kind` hits `subject`, which has probability `rate`.
     pub fn hits(&self, kind: &str, subject: &str, rate: f64) -> bool {
-        rate > 0.0 && ((self.draw(kind, subject) >> 11) as f64 / (1u64 << 53) as f64) < rate
+        let hit =
+            rate > 0.0 && ((self.draw(kind, subject) >> 11) as f64 / (1u64 << 53) as f64) < rate;
+        if hit {
+            self.count(kind);
+        }
+        hit
+    }
+
+    /// Counts an injected fault of this kind.
+    pub fn count(&self, kind: &str) {
+        *self
+            .injected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(kind.to_string())
+            .or_default() += 1;
+    }
+
+    /// How many faults of each kind were injected since the devstack started.
+    pub fn injected(&self) -> std::collections::BTreeMap<String, u64> {
+        self.injected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A uniform 64-bit draw from the seed, the fault and its subject.
@@ -206,6 +226,7 @@ impl Bus for FaultyBus {
         entries: &[BusEntry],
     ) -> bulkhead::Result<Vec<Result<(), EntryFailure>>> {
         if self.faults.is_down("bus") {
+            self.faults.count("bus-down");
             return Err(bulkhead::Error::Bus(
                 "the bus is down (devstack fault)".into(),
             ));

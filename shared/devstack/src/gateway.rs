@@ -150,6 +150,7 @@ impl Gateway {
         Ok(json!({
             "down": self.faults.down(),
             "faults": self.faults.plan(),
+            "injected": self.faults.injected(),
             "queues": queues,
             "streams": streams,
         }))
