@@ -154,10 +154,10 @@ async fn run(commands: Vec<Command>, first: Value, second: Value, switch_at: usi
         .collect();
     let mut orders: Vec<(String, usize)> = vec![];
     let mut accepted = 0;
-    set_faults(&stack, &first).await;
+    stack.set_faults(first).await;
     for (i, command) in commands.iter().enumerate() {
         if i == switch_at {
-            set_faults(&stack, &second).await;
+            stack.set_faults(second.clone()).await;
         }
         let pick = |n: usize| (!orders.is_empty()).then(|| orders[n % orders.len()].clone());
         let reply = match command {
@@ -235,7 +235,7 @@ async fn run(commands: Vec<Command>, first: Value, second: Value, switch_at: usi
     }
 
     // The faults stop; what was given up on is redriven, as an operator would.
-    set_faults(&stack, &json!({})).await;
+    stack.set_faults(json!({})).await;
     let injected: BTreeMap<String, u64> =
         serde_json::from_value(stack.status().await["injected"].clone()).unwrap();
     stack.drain().await;
@@ -268,19 +268,6 @@ async fn run(commands: Vec<Command>, first: Value, second: Value, switch_at: usi
         redriven,
         injected,
     }
-}
-
-async fn set_faults(stack: &Stack, plan: &Value) {
-    stack
-        .send(
-            Method::POST,
-            "/_devstack/faults",
-            None,
-            Some(plan.clone()),
-            &[],
-        )
-        .await
-        .expect(200);
 }
 
 /// Compares every view with the write model; answers how many order events were archived.

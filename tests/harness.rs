@@ -241,15 +241,14 @@ impl Stack {
     }
 
     pub async fn set_down(&self, down: &[&str]) {
-        self.send(
-            Method::POST,
-            "/_devstack/faults",
-            None,
-            Some(json!({ "down": down })),
-            &[],
-        )
-        .await
-        .expect(200);
+        self.set_faults(json!({ "down": down })).await;
+    }
+
+    /// Replaces the devstack's fault plan (README: Faults).
+    pub async fn set_faults(&self, plan: Value) {
+        self.send(Method::POST, "/_devstack/faults", None, Some(plan), &[])
+            .await
+            .expect(200);
     }
 
     /// Waits until every stream is caught up and every queue but the dead-letter ones is empty.

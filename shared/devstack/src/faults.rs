@@ -183,10 +183,8 @@ impl Faults {
     /// Kills this process with SIGKILL, as a crash or an out-of-memory kill would.
     pub fn kill_now(&self, during: &str) -> ! {
         tracing::warn!(during, "devstack fault: SIGKILL");
-        let _ = rustix::process::kill_process(
-            rustix::process::getpid(),
-            rustix::process::Signal::KILL,
-        );
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
         std::process::abort()
     }
 }
