@@ -174,3 +174,64 @@ async fn a_poison_stream_record_fails_alone_after_its_retries_and_order_is_kept(
         "the records around the poison were published, in order"
     );
 }
+
+#[tokio::test]
+async fn a_message_that_kept_failing_is_applied_once_redriven_from_its_dlq() {
+    let stack = Stack::start().await;
+    stack.product("A1", "Anchor", 100).await;
+    // Every listener fails every delivery of carl's events, until the fault is lifted.
+    stack
+        .set_faults(json!({"listenerErrorOn": ["redrive-carl"]}))
+        .await;
+    let id = stack
+        .order("redrive-carl", json!([{"sku": "A1", "quantity": 3}]))
+        .await;
+    stack.drain().await;
+    let carl = stack.token("redrive-carl", &["customer"]);
+    let staff = stack.token("sam", &["staff"]);
+    stack
+        .get(&format!("/tracking/orders/{id}"), &carl)
+        .await
+        .problem(404, None);
+    for dlq in ["TrackingDLQ", "FulfillmentDLQ", "SalesDLQ"] {
+        let dead = stack.queue(dlq).await;
+        assert_eq!(dead.len(), 1, "{dlq}: {dead:?}");
+        assert_eq!(dead[0]["detail"]["aggregate"]["id"], id.as_str());
+    }
+
+    stack.set_faults(json!({})).await;
+    for dlq in ["TrackingDLQ", "FulfillmentDLQ", "SalesDLQ"] {
+        let moved = stack
+            .send(
+                Method::POST,
+                &format!("/_devstack/queues/{dlq}/redrive"),
+                None,
+                None,
+                &[],
+            )
+            .await
+            .expect(200);
+        assert_eq!(moved["moved"], 1, "{dlq}");
+        assert!(stack.queue(dlq).await.is_empty(), "{dlq}");
+    }
+    stack.drain().await;
+    let tracked = stack
+        .get(&format!("/tracking/orders/{id}"), &carl)
+        .await
+        .expect(200);
+    assert_eq!(tracked["version"], 1);
+    stack
+        .get(&format!("/fulfillment/orders/{id}"), &staff)
+        .await
+        .expect(200);
+    stack
+        .send(
+            Method::POST,
+            "/_devstack/queues/TrackingQueue/redrive",
+            None,
+            None,
+            &[],
+        )
+        .await
+        .problem(404, Some("no-dead-letter-queue"));
+}
