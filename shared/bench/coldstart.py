@@ -43,6 +43,15 @@ from lambda_invoke import check, environment  # noqa: E402
 from samtranslator.yaml_helper import yaml_parse  # noqa: E402
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # Each measured process is killed with its connection open: not worth a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class RuntimeApi:
     """Hands out events one by one and times each invocation."""
 
@@ -97,7 +106,7 @@ class RuntimeApi:
                 if len(api.durations) == len(api.events):
                     api.finished.set()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 

@@ -13,10 +13,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// `items` is a rowid table: its key index holds only the keys, while the item text (often
+/// over a kilobyte) sits in the row. As a `WITHOUT ROWID` table, every key comparison of a
+/// lookup had to assemble cells that spilled onto overflow pages.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
     tbl TEXT NOT NULL, pk TEXT NOT NULL, sk TEXT NOT NULL, item TEXT NOT NULL,
-    PRIMARY KEY (tbl, pk, sk)) WITHOUT ROWID;
+    PRIMARY KEY (tbl, pk, sk));
 CREATE TABLE IF NOT EXISTS index_entries (
     tbl TEXT NOT NULL, idx TEXT NOT NULL, ipk TEXT NOT NULL, isk TEXT NOT NULL,
     pk TEXT NOT NULL, sk TEXT NOT NULL,
@@ -37,6 +40,11 @@ CREATE TABLE IF NOT EXISTS archive (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, archive TEXT NOT NULL, event TEXT NOT NULL,
     at INTEGER NOT NULL);
 ";
+
+/// Reads one item by key.
+const SELECT_ITEM: &str = "SELECT item FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3";
+/// Room in the prepared statement cache for every statement this module runs.
+const STATEMENTS: usize = 64;
 
 /// How a table is laid out: its secondary indexes and whether it has a change feed.
 #[derive(Clone, Debug, Default)]
@@ -125,6 +133,8 @@ impl Database {
 
     fn with(conn: Connection) -> Result<Arc<Self>> {
         conn.execute_batch(SCHEMA)?;
+        // Every statement is prepared once and reused: compiling SQL dominated a small write.
+        conn.set_prepared_statement_cache_capacity(STATEMENTS);
         Ok(Arc::new(Database {
             conn: Mutex::new(conn),
             signals: Mutex::default(),
@@ -144,14 +154,12 @@ impl Database {
     }
 
     pub fn get(&self, table: &str, key: &Key) -> Result<Option<Item>> {
-        let text: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT item FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
-                params![table, key.pk, key.sk],
-                |row| row.get(0),
-            )
-            .optional()?;
+        let text: Option<String> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(SELECT_ITEM)?;
+            stmt.query_row(params![table, key.pk, key.sk], |row| row.get(0))
+                .optional()?
+        };
         text.as_deref().map(from_json).transpose()
     }
 
@@ -236,11 +244,10 @@ impl Database {
         for (index, write) in writes.into_iter().enumerate() {
             let key = write.key()?;
             let old: Option<Item> = tx
-                .query_row(
-                    "SELECT item FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
-                    params![spec.name, key.pk, key.sk],
-                    |r| r.get::<_, String>(0),
-                )
+                .prepare_cached(SELECT_ITEM)?
+                .query_row(params![spec.name, key.pk, key.sk], |r| {
+                    r.get::<_, String>(0)
+                })
                 .optional()?
                 .as_deref()
                 .map(from_json)
@@ -252,32 +259,33 @@ impl Database {
             if old == new {
                 continue;
             }
-            tx.execute(
-                "DELETE FROM index_entries WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
-                params![spec.name, key.pk, key.sk],
-            )?;
+            tx.prepare_cached("DELETE FROM index_entries WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")?
+                .execute(params![spec.name, key.pk, key.sk])?;
             match &new {
                 Some(item) => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT OR REPLACE INTO items (tbl, pk, sk, item) VALUES (?1, ?2, ?3, ?4)",
-                        params![spec.name, key.pk, key.sk, to_json(item)?],
-                    )?;
+                    )?
+                    .execute(params![
+                        spec.name,
+                        key.pk,
+                        key.sk,
+                        to_json(item)?
+                    ])?;
                     for index in &spec.indexes {
                         let ipk = string_attr(item, &format!("{index}pk"));
                         let isk = string_attr(item, &format!("{index}sk"));
                         if let (Ok(ipk), Ok(isk)) = (ipk, isk) {
-                            tx.execute(
+                            tx.prepare_cached(
                                 "INSERT INTO index_entries (tbl, idx, ipk, isk, pk, sk) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                                params![spec.name, index, ipk, isk, key.pk, key.sk],
-                            )?;
+                            )?
+                            .execute(params![spec.name, index, ipk, isk, key.pk, key.sk])?;
                         }
                     }
                 }
                 None => {
-                    tx.execute(
-                        "DELETE FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3",
-                        params![spec.name, key.pk, key.sk],
-                    )?;
+                    tx.prepare_cached("DELETE FROM items WHERE tbl = ?1 AND pk = ?2 AND sk = ?3")?
+                        .execute(params![spec.name, key.pk, key.sk])?;
                 }
             }
             if spec.stream {
@@ -286,17 +294,17 @@ impl Database {
                     (Some(_), Some(_)) => "MODIFY",
                     (Some(_), None) => "REMOVE",
                 };
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO changes (tbl, kind, keys, old, new, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![
+                )?
+                .execute(params![
                         spec.name,
                         kind,
                         to_json(&key.to_item())?,
                         old.as_ref().map(to_json).transpose()?,
                         new.as_ref().map(to_json).transpose()?,
                         now_millis()
-                    ],
-                )?;
+                    ])?;
                 changed = true;
             }
         }
@@ -390,16 +398,14 @@ impl Database {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for (queue, body) in messages {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO messages (id, queue, body, sent_at, visible_at) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![uuid::Uuid::new_v4().to_string(), queue, body, now],
-            )?;
+            )?
+            .execute(params![uuid::Uuid::new_v4().to_string(), queue, body, now])?;
         }
         for (archive, event) in archived {
-            tx.execute(
-                "INSERT INTO archive (archive, event, at) VALUES (?1, ?2, ?3)",
-                params![archive, event, now],
-            )?;
+            tx.prepare_cached("INSERT INTO archive (archive, event, at) VALUES (?1, ?2, ?3)")?
+                .execute(params![archive, event, now])?;
         }
         tx.commit()?;
         drop(conn);
