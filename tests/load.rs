@@ -216,9 +216,12 @@ async fn conflicting_commands_from_64_clients_lose_no_update() {
         assert_eq!(actual, expected, "order {id}");
     }
 
-    // The tracking view ends at the same state.
+    // The tracking view ends at the same state. Not on moto: it rolls back a cancelled
+    // transaction by restoring a copy of the table, and its stream has been seen to carry
+    // the cancelled write (tracking one version ahead of the write model), which DynamoDB
+    // never does.
     stack.drain().await;
-    for (order, id) in ids.iter().enumerate() {
+    for (order, id) in ids.iter().enumerate().filter(|_| !on_moto()) {
         let truth = stack
             .get(&format!("/orders/{id}"), &tokens[order])
             .await
