@@ -107,6 +107,14 @@ fn break_record(record: &mut Value, breakage: &Breakage) {
     }
 }
 
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
 fn cases() -> u32 {
     std::env::var("BULKHEAD_FUZZ_CASES")
         .ok()
@@ -153,11 +161,7 @@ fn a_malformed_stream_record_is_the_batch_item_failure_at_its_place() {
     let (_dir, trigger, _) = build();
     let trigger = Arc::new(trigger);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner();
     let batch = (
         any::<u64>(),
         prop::collection::vec(prop::option::weighted(0.3, breakage()), 1..12),
@@ -278,11 +282,7 @@ fn every_malformed_message_fails_alone_in_every_listener() {
     assert_eq!(listeners.len(), 3, "tracking, fulfillment and sales");
     let listeners = Arc::new(listeners);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner();
     let batch = (
         any::<u32>(),
         prop::collection::vec(prop::option::weighted(0.3, bad_message()), 1..10),

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bulkhead::command::{self, Accepted, Answer, Record};
-use bulkhead::http::Path;
-use bulkhead::http::{Caller, JsonBody, Problem, RequestMeta, etag, valid_id, with_fallbacks};
+use bulkhead::http::{
+    Caller, JsonBody, Path, Problem, RequestMeta, etag, valid_id, with_fallbacks,
+};
 use bulkhead::store::{Key, Table, get_as};
 use serde::Deserialize;
 use serde_json::json;

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bulkhead::http::Path;
 use bulkhead::http::{
-    Caller, PageQuery, Params, Problem, VersionQuery, etag, read_at_least, valid_id, with_fallbacks,
+    Caller, PageQuery, Params, Path, Problem, VersionQuery, etag, read_at_least, valid_id,
+    with_fallbacks,
 };
 use bulkhead::store::{Query, Table, from_item, get_as};
 use serde_json::json;
