@@ -215,7 +215,11 @@ async fn rejected_entries_are_retried_alone_until_nothing_is_lost_or_sent_twice(
         seen: Mutex::default(),
         attempts: Mutex::default(),
     });
-    let trigger = Trigger::new(flaky.clone(), "bulkhead.orders", acl);
+    let publishes = bulkhead::event::EventSet {
+        source: "bulkhead.orders",
+        types: &["Tested"],
+    };
+    let trigger = Trigger::new(flaky.clone(), publishes, acl);
     let records: Vec<_> = (0..25)
         .map(|n| {
             json!({"eventID": n.to_string(), "eventName": "INSERT", "awsRegion": "us-east-1", "dynamodb": {

@@ -2,11 +2,17 @@
 
 use crate::domain::{Product, ProductStatus};
 use bulkhead::command::Record;
-use bulkhead::event::PublicEvent;
+use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind};
 use serde_json::{Map, Value, json};
 
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";
+
+/// Every event this service publishes: the trigger publishes nothing else.
+pub const PUBLISHES: EventSet = EventSet {
+    source: "bulkhead.catalog",
+    types: &["ProductCreated", "ProductUpdated", "ProductDiscontinued"],
+};
 
 /// Maps a change of the catalog table to its public event, if it has one.
 pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {

@@ -22,7 +22,7 @@ pub fn trigger(host: &dyn Host) -> bulkhead::Result<bulkhead::trigger::Trigger> 
     let bus: Arc<dyn bulkhead::bus::Bus> = host.bus_from_env("BUS_NAME")?;
     Ok(bulkhead::trigger::Trigger::new(
         bus,
-        bulkhead::event::source_of(SERVICE),
+        acl::PUBLISHES,
         acl::acl,
     ))
 }

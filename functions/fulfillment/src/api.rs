@@ -1,6 +1,6 @@
 //! The fulfillment service's HTTP API, for warehouse staff, from the view alone.
 
-use crate::view::{BY_STATUS, STATUS_PREFIX, STATUSES, WorkItem, WorkItemRecord, key};
+use crate::view::{BY_STATUS, STATUS_PREFIX, STATUSES, WorkItem, key};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -9,7 +9,8 @@ use bulkhead::http::{
     Caller, PageQuery, Params, Path, Problem, VersionQuery, etag, read_at_least, valid_id,
     with_fallbacks,
 };
-use bulkhead::store::{Query, Table, from_item, get_as};
+use bulkhead::listener::snapshot;
+use bulkhead::store::{Query, Table};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -67,13 +68,8 @@ async fn list_orders(
         cursor: page.cursor,
         ..Query::default()
     };
-    let page = api.table.query(&query).await?;
-    let orders = page
-        .items
-        .into_iter()
-        .map(|item| Ok(from_item::<WorkItemRecord>(item)?.item))
-        .collect::<bulkhead::Result<Vec<WorkItem>>>()?;
-    Ok(Json(json!({ "orders": orders, "cursor": page.cursor })).into_response())
+    let (orders, cursor) = snapshot::list::<WorkItem>(api.table.as_ref(), &query).await?;
+    Ok(Json(json!({ "orders": orders, "cursor": cursor })).into_response())
 }
 
 async fn get_order(
@@ -86,8 +82,8 @@ async fn get_order(
     valid_id("order id", &id)?;
     let table = api.table.as_ref();
     let read = || async {
-        let found = get_as::<WorkItemRecord>(table, &key(&id)).await?;
-        Ok(found.map(|r| (r.item.clone(), r.item.version)))
+        let found = snapshot::read::<WorkItem>(table, &key(&id)).await?;
+        Ok(found.map(|order| (order.clone(), order.version)))
     };
     let order = read_at_least(wait, api.max_wait, "the order", read).await?;
     Ok((etag(order.version), Json(order)).into_response())

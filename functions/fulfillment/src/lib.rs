@@ -6,6 +6,7 @@ pub mod api;
 pub mod view;
 
 use bulkhead::host::Host;
+use bulkhead::listener::{Listener, listen};
 use std::time::Duration;
 
 pub const SERVICE: &str = "fulfillment";
@@ -18,10 +19,8 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
 }
 
 /// The `fulfillment-listener` function.
-pub fn listener(host: &dyn Host) -> bulkhead::Result<bulkhead::listener::Listener> {
-    let table = host.table_from_env("TABLE_NAME")?;
-    Ok(bulkhead::listener::Listener::new(move |delivered| {
-        let table = table.clone();
-        async move { view::apply(table.as_ref(), &delivered).await }
-    }))
+pub fn listener(host: &dyn Host) -> bulkhead::Result<Listener> {
+    Ok(listen(host.table_from_env("TABLE_NAME")?)
+        .on(view::ORDER_EVENTS, view::apply)
+        .listener())
 }

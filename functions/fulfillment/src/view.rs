@@ -1,9 +1,12 @@
 //! The work queue: one item per order, indexed by status and then by the time it was
 //! placed, so that the oldest work comes first. Upserts are guarded by the order's version.
 
+use bulkhead::event::EventSet;
 use bulkhead::listener::Delivered;
-use bulkhead::store::{Key, to_item, upsert_if_newer};
+use bulkhead::listener::snapshot::{Row, keep_newest};
+use bulkhead::store::{Key, Table};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub const ORDER_PREFIX: &str = "ORDER#";
 pub const STATUS_PREFIX: &str = "STATUS#";
@@ -30,21 +33,10 @@ pub struct WorkItem {
     pub version: u64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkItemRecord {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
-    #[serde(flatten)]
-    pub item: WorkItem,
-}
-
 /// What this service reads of the orders service's public order state.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct OrderState {
+pub struct OrderState {
     id: String,
     customer_id: String,
     status: String,
@@ -52,34 +44,46 @@ struct OrderState {
     placed_at: String,
 }
 
+/// Every order event: each carries the order's state, status included.
+pub const ORDER_EVENTS: EventSet = EventSet {
+    source: "bulkhead.orders",
+    types: &[
+        "OrderPlaced",
+        "OrderLineAdded",
+        "OrderLineRemoved",
+        "OrderCancelled",
+        "OrderShipped",
+        "OrderDelivered",
+    ],
+};
+
 pub fn key(id: &str) -> Key {
     Key::new(format!("{ORDER_PREFIX}{id}"), "#")
 }
 
+/// Keeps the order's newest state in the work queue.
 pub async fn apply(
-    table: &dyn bulkhead::store::Table,
-    delivered: &Delivered,
+    table: Arc<dyn Table>,
+    event: Delivered,
+    order: OrderState,
 ) -> bulkhead::Result<()> {
-    let event = &delivered.detail;
-    if delivered.source != "bulkhead.orders" || event.aggregate.kind != "order" {
-        return Ok(());
-    }
-    let state: OrderState = event.state_as()?;
-    let key = key(&state.id);
-    let record = WorkItemRecord {
-        pk: key.pk,
-        sk: key.sk,
-        gsi1pk: format!("{STATUS_PREFIX}{}", state.status),
-        gsi1sk: format!("{}#{}", state.placed_at, state.id),
-        item: WorkItem {
-            id: state.id,
-            customer_id: state.customer_id,
-            status: state.status,
-            lines: state.lines,
-            placed_at: state.placed_at,
-            version: event.aggregate.version,
+    let version = event.detail.aggregate.version;
+    let index = (
+        format!("{STATUS_PREFIX}{}", order.status),
+        format!("{}#{}", order.placed_at, order.id),
+    );
+    let row = Row::new(
+        key(&order.id),
+        WorkItem {
+            id: order.id,
+            customer_id: order.customer_id,
+            status: order.status,
+            lines: order.lines,
+            placed_at: order.placed_at,
+            version,
         },
-    };
-    upsert_if_newer(table, to_item(&record)?, event.aggregate.version).await?;
+    )
+    .indexed(index.0, index.1);
+    keep_newest(table.as_ref(), &row, version).await?;
     Ok(())
 }

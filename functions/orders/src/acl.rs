@@ -2,11 +2,24 @@
 
 use crate::domain::{Line, Order, OrderStatus};
 use bulkhead::command::Record;
-use bulkhead::event::PublicEvent;
+use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind};
 use serde_json::{Value, json};
 
 pub const ORDER_PREFIX: &str = "ORDER#";
+
+/// Every event this service publishes: the trigger publishes nothing else.
+pub const PUBLISHES: EventSet = EventSet {
+    source: "bulkhead.orders",
+    types: &[
+        "OrderPlaced",
+        "OrderLineAdded",
+        "OrderLineRemoved",
+        "OrderCancelled",
+        "OrderShipped",
+        "OrderDelivered",
+    ],
+};
 
 /// Maps a change of the orders table to its public event, if it has one. Catalog cache
 /// entries and idempotency records are internal and map to none.

@@ -1,9 +1,12 @@
 //! The orders service's own copy of the catalog, fed by catalog events alone.
 
 use crate::domain::Offer;
+use bulkhead::event::EventSet;
 use bulkhead::listener::Delivered;
-use bulkhead::store::{Key, Table, get_as, to_item, upsert_if_newer};
+use bulkhead::listener::snapshot::{self, Row, keep_newest};
+use bulkhead::store::{Key, Table};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";
 
@@ -11,8 +14,6 @@ pub const PRODUCT_PREFIX: &str = "PRODUCT#";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CachedProduct {
-    pub pk: String,
-    pub sk: String,
     pub sku: String,
     pub name: String,
     pub price_cents: i64,
@@ -32,40 +33,46 @@ impl CachedProduct {
 /// The catalog's public product state: what this service reads of it.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ProductState {
+pub struct ProductState {
     sku: String,
     name: String,
     price_cents: i64,
     status: String,
 }
 
+/// Every product event: each carries the product's price and status.
+pub const PRODUCT_EVENTS: EventSet = EventSet {
+    source: "bulkhead.catalog",
+    types: &["ProductCreated", "ProductUpdated", "ProductDiscontinued"],
+};
+
 pub fn key(sku: &str) -> Key {
     Key::new(format!("{PRODUCT_PREFIX}{sku}"), "#")
 }
 
 pub async fn offer(table: &dyn Table, sku: &str) -> bulkhead::Result<Option<Offer>> {
-    Ok(get_as::<CachedProduct>(table, &key(sku))
+    Ok(snapshot::read::<CachedProduct>(table, &key(sku))
         .await?
         .map(|p| p.offer()))
 }
 
-/// Applies a catalog event to the cache; events about other things are ignored.
-pub async fn apply(table: &dyn Table, delivered: &Delivered) -> bulkhead::Result<()> {
-    if delivered.source != "bulkhead.catalog" || delivered.detail.aggregate.kind != "product" {
-        return Ok(());
-    }
-    let state: ProductState = delivered.detail.state_as()?;
-    let version = delivered.detail.aggregate.version;
-    let key = key(&state.sku);
-    let product = CachedProduct {
-        pk: key.pk,
-        sk: key.sk,
-        sku: state.sku,
-        name: state.name,
-        price_cents: state.price_cents,
-        status: state.status,
-        version,
-    };
-    upsert_if_newer(table, to_item(&product)?, version).await?;
+/// Keeps the product as the catalog last published it.
+pub async fn apply(
+    table: Arc<dyn Table>,
+    event: Delivered,
+    product: ProductState,
+) -> bulkhead::Result<()> {
+    let version = event.detail.aggregate.version;
+    let row = Row::new(
+        key(&product.sku),
+        CachedProduct {
+            sku: product.sku,
+            name: product.name,
+            price_cents: product.price_cents,
+            status: product.status,
+            version,
+        },
+    );
+    keep_newest(table.as_ref(), &row, version).await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod catalog_cache;
 pub mod domain;
 
 use bulkhead::host::Host;
+use bulkhead::listener::{Listener, listen};
 
 pub const SERVICE: &str = "orders";
 
@@ -21,16 +22,14 @@ pub fn trigger(host: &dyn Host) -> bulkhead::Result<bulkhead::trigger::Trigger> 
     let bus = host.bus_from_env("BUS_NAME")?;
     Ok(bulkhead::trigger::Trigger::new(
         bus,
-        bulkhead::event::source_of(SERVICE),
+        acl::PUBLISHES,
         acl::acl,
     ))
 }
 
 /// The `orders-catalog-listener` function: keeps the catalog cache.
-pub fn catalog_listener(host: &dyn Host) -> bulkhead::Result<bulkhead::listener::Listener> {
-    let table = host.table_from_env("TABLE_NAME")?;
-    Ok(bulkhead::listener::Listener::new(move |delivered| {
-        let table = table.clone();
-        async move { catalog_cache::apply(table.as_ref(), &delivered).await }
-    }))
+pub fn catalog_listener(host: &dyn Host) -> bulkhead::Result<Listener> {
+    Ok(listen(host.table_from_env("TABLE_NAME")?)
+        .on(catalog_cache::PRODUCT_EVENTS, catalog_cache::apply)
+        .listener())
 }

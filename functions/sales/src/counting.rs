@@ -1,11 +1,8 @@
-//! What an order contributes to the totals, and the difference between two contributions.
-//! Pure: no I/O.
+//! What an order contributes to the totals. Pure: no I/O.
 //!
 //! Every order event carries the order's whole state, so an order's contribution depends
-//! only on its latest state. The view keeps, per order, the version it applied and that
-//! version's contribution; a newer event applies the difference, an older or repeated one
-//! nothing. Any delivery order and any number of duplicates therefore end at the totals of
-//! an in-order, exactly-once run.
+//! only on its latest state; the view counts it once per order with the kit's exact
+//! counters (`bulkhead::listener::counter`).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,43 +70,6 @@ pub fn contribution(state: &OrderState, day: String) -> Contribution {
     c
 }
 
-/// A change to one counter item: a day's totals (`sku` is `None`) or a day's sku.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delta {
-    pub day: String,
-    pub sku: Option<String>,
-    pub orders: i64,
-    pub amount: Amount,
-}
-
-/// The changes that turn `old`'s share of the totals into `new`'s. Zero changes are left out.
-pub fn difference(old: &Contribution, new: &Contribution) -> Vec<Delta> {
-    let mut deltas: BTreeMap<(String, Option<String>), Delta> = BTreeMap::new();
-    for (sign, c) in [(-1, old), (1, new)] {
-        let mut add = |sku: Option<String>, orders: i64, amount: Amount| {
-            let d = deltas
-                .entry((c.day.clone(), sku.clone()))
-                .or_insert_with(|| Delta {
-                    day: c.day.clone(),
-                    sku,
-                    orders: 0,
-                    amount: Amount::default(),
-                });
-            d.orders += sign * orders;
-            d.amount.units += sign * amount.units;
-            d.amount.revenue_cents += sign * amount.revenue_cents;
-        };
-        add(None, c.orders, c.total);
-        for (sku, amount) in &c.skus {
-            add(Some(sku.clone()), 0, *amount);
-        }
-    }
-    deltas
-        .into_values()
-        .filter(|d| d.orders != 0 || d.amount != Amount::default())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,36 +107,6 @@ mod tests {
                 revenue_cents: 200
             }
         );
-    }
-
-    #[test]
-    fn given_a_cancellation_then_the_contribution_is_taken_back() {
-        let placed = contribution(&state("PLACED", &[("A", 2, 100)]), day());
-        let cancelled = contribution(&state("CANCELLED", &[("A", 2, 100)]), day());
-        let d = difference(&placed, &cancelled);
-        assert_eq!(d.len(), 2);
-        assert_eq!(
-            d[0],
-            Delta {
-                day: day(),
-                sku: None,
-                orders: -1,
-                amount: Amount {
-                    units: -2,
-                    revenue_cents: -200
-                }
-            }
-        );
-    }
-
-    #[test]
-    fn given_a_line_added_then_only_that_sku_and_the_day_change() {
-        let before = contribution(&state("PLACED", &[("A", 2, 100)]), day());
-        let after = contribution(&state("PLACED", &[("A", 2, 100), ("B", 1, 50)]), day());
-        let d = difference(&before, &after);
-        assert_eq!(d.len(), 2);
-        assert_eq!(d[0].orders, 0);
-        assert_eq!(d[1].sku.as_deref(), Some("B"));
     }
 
     #[test]

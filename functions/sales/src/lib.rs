@@ -7,6 +7,7 @@ pub mod counting;
 pub mod view;
 
 use bulkhead::host::Host;
+use bulkhead::listener::{Listener, listen};
 
 pub const SERVICE: &str = "sales";
 
@@ -16,10 +17,8 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
 }
 
 /// The `sales-listener` function.
-pub fn listener(host: &dyn Host) -> bulkhead::Result<bulkhead::listener::Listener> {
-    let table = host.table_from_env("TABLE_NAME")?;
-    Ok(bulkhead::listener::Listener::new(move |delivered| {
-        let table = table.clone();
-        async move { view::apply(table.as_ref(), &delivered).await }
-    }))
+pub fn listener(host: &dyn Host) -> bulkhead::Result<Listener> {
+    Ok(listen(host.table_from_env("TABLE_NAME")?)
+        .on(view::ORDER_EVENTS, view::apply)
+        .listener())
 }

@@ -4,28 +4,31 @@
 //! - `MONTH#<yyyy-mm>` / `DAY#<yyyy-mm-dd>`: a day's `orders`, `units`, `revenueCents`;
 //! - `DAY#<yyyy-mm-dd>` / `SKU#<sku>`: a day's `units` and `revenueCents` for one sku.
 //!
-//! An event's bookkeeping write and its counter increments commit in one transaction, with
-//! the bookkeeping conditioned on the version read, so nothing counts twice.
+//! The kit's exact counters commit an order's bookkeeping and its counter increments in one
+//! transaction, so nothing counts twice.
 
-use crate::counting::{Contribution, OrderState, day_of, difference};
+use crate::counting::{Contribution, OrderState, contribution, day_of};
+use bulkhead::event::EventSet;
 use bulkhead::listener::Delivered;
-use bulkhead::store::{AttributeValue, Condition, Item, Key, Table, Write, get_as, to_item};
+use bulkhead::listener::counter::{Counter, Share, count_once};
+use bulkhead::store::{AttributeValue, Item, Key, Table};
 use bulkhead::{Error, Result};
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub const ORDER_PREFIX: &str = "ORDER#";
-/// How often a lost race with a concurrent event of the same order is retried here,
-/// before the message is left to the queue's redelivery.
-const ATTEMPTS: u32 = 8;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OrderRecord {
-    pk: String,
-    sk: String,
-    version: u64,
-    contribution: Contribution,
-}
+/// Every order event: each carries the order's state, which is all that counting needs.
+pub const ORDER_EVENTS: EventSet = EventSet {
+    source: "bulkhead.orders",
+    types: &[
+        "OrderPlaced",
+        "OrderLineAdded",
+        "OrderLineRemoved",
+        "OrderCancelled",
+        "OrderShipped",
+        "OrderDelivered",
+    ],
+};
 
 pub fn day_key(day: &str) -> Key {
     Key::new(format!("MONTH#{}", &day[..7]), format!("DAY#{day}"))
@@ -35,82 +38,51 @@ pub fn sku_key(day: &str, sku: &str) -> Key {
     Key::new(format!("DAY#{day}"), format!("SKU#{sku}"))
 }
 
-fn order_key(id: &str) -> Key {
-    Key::new(format!("{ORDER_PREFIX}{id}"), "#")
+fn labels(pairs: &[(&str, &str)]) -> Item {
+    let labels: std::collections::HashMap<_, _> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), AttributeValue::S(v.to_string())))
+        .collect();
+    labels.into()
 }
 
-fn strings(pairs: &[(&str, &str)]) -> Item {
-    let mut item = Item::default();
-    for (k, v) in pairs {
-        item.insert(k.to_string(), AttributeValue::S(v.to_string()));
-    }
-    item
-}
-
-/// Applies one delivered event to the totals.
-pub async fn apply(table: &dyn Table, delivered: &Delivered) -> Result<()> {
-    let event = &delivered.detail;
-    if delivered.source != "bulkhead.orders" || event.aggregate.kind != "order" {
-        return Ok(());
-    }
-    let state: OrderState = event.state_as()?;
-    let day = day_of(&state.placed_at)
-        .ok_or_else(|| Error::Malformed(format!("placedAt {:?}", state.placed_at)))?;
-    let version = event.aggregate.version;
-    let key = order_key(&event.aggregate.id);
-    let new = crate::counting::contribution(&state, day);
-    for _ in 0..ATTEMPTS {
-        let stored: Option<OrderRecord> = get_as(table, &key).await?;
-        if stored.as_ref().is_some_and(|s| s.version >= version) {
-            return Ok(());
-        }
-        let condition = stored
-            .as_ref()
-            .map_or(Condition::NotExists, |s| Condition::VersionIs(s.version));
-        let old = stored
-            .map(|s| s.contribution)
-            .unwrap_or_else(|| Contribution {
-                day: new.day.clone(),
-                ..Contribution::default()
-            });
-        let record = OrderRecord {
-            pk: key.pk.clone(),
-            sk: key.sk.clone(),
-            version,
-            contribution: new.clone(),
+impl Share for Contribution {
+    fn counters(&self) -> Vec<Counter> {
+        let day = Counter {
+            key: day_key(&self.day),
+            labels: labels(&[("day", &self.day)]),
+            amounts: vec![
+                ("orders", self.orders),
+                ("units", self.total.units),
+                ("revenueCents", self.total.revenue_cents),
+            ],
         };
-        let mut writes = vec![Write::put(to_item(&record)?, condition)];
-        for delta in difference(&old, &new) {
-            let (key, static_attributes, mut add) = match &delta.sku {
-                None => (
-                    day_key(&delta.day),
-                    strings(&[("day", &delta.day)]),
-                    vec![("orders".to_string(), delta.orders)],
-                ),
-                Some(sku) => (
-                    sku_key(&delta.day, sku),
-                    strings(&[("day", &delta.day), ("sku", sku)]),
-                    vec![],
-                ),
-            };
-            add.push(("units".into(), delta.amount.units));
-            add.push(("revenueCents".into(), delta.amount.revenue_cents));
-            writes.push(Write::Add {
-                key,
-                set_if_absent: static_attributes,
-                add,
-            });
-        }
-        match table.write(writes).await {
-            Ok(()) => return Ok(()),
-            Err(Error::ConditionFailed { index: 0 }) => continue,
-            Err(e) => return Err(e),
-        }
+        let skus = self.skus.iter().map(|(sku, amount)| Counter {
+            key: sku_key(&self.day, sku),
+            labels: labels(&[("day", &self.day), ("sku", sku)]),
+            amounts: vec![
+                ("units", amount.units),
+                ("revenueCents", amount.revenue_cents),
+            ],
+        });
+        std::iter::once(day).chain(skus).collect()
     }
-    Err(Error::Store(format!(
-        "order {} kept changing; left for redelivery",
-        event.aggregate.id
-    )))
+}
+
+/// Counts an order's newest state, once.
+pub async fn apply(table: Arc<dyn Table>, event: Delivered, order: OrderState) -> Result<()> {
+    let day = day_of(&order.placed_at)
+        .ok_or_else(|| Error::Malformed(format!("placedAt {:?}", order.placed_at)))?;
+    let aggregate = &event.detail.aggregate;
+    let bookkeeping = Key::new(format!("{ORDER_PREFIX}{}", aggregate.id), "#");
+    count_once(
+        table.as_ref(),
+        bookkeeping,
+        aggregate.version,
+        contribution(&order, day),
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -119,13 +91,14 @@ mod tests {
     use crate::counting::{Amount, Line};
     use bulkhead::embedded::{Database, TableSpec};
     use bulkhead::event::{AggregateRef, PublicEvent};
+    use bulkhead::listener::counter::difference;
     use bulkhead::store::embedded::EmbeddedTable;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
     fn delivered(id: &str, version: u64, state: &OrderState) -> Delivered {
         let mut event = PublicEvent::new(
-            "OrderChanged",
+            "OrderLineAdded",
             AggregateRef {
                 kind: "order".into(),
                 id: id.into(),
@@ -265,14 +238,14 @@ mod tests {
                 deliveries.swap(i, (state % (i as u64 + 1)) as usize);
             }
             let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-            let table = EmbeddedTable::new(Database::open_in_memory().unwrap(), TableSpec { name: "Sales".into(), ..TableSpec::default() });
+            let table: Arc<dyn Table> = Arc::new(EmbeddedTable::new(Database::open_in_memory().unwrap(), TableSpec { name: "Sales".into(), ..TableSpec::default() }));
             let days: Vec<String> = (20..23).map(|d| format!("2026-11-{d}")).collect();
             let skus: Vec<String> = ["A", "B", "C", "D"].map(String::from).to_vec();
             let got = runtime.block_on(async {
                 for d in &deliveries {
-                    apply(&table, d).await.unwrap();
+                    apply(table.clone(), d.clone(), d.detail.state_as().unwrap()).await.unwrap();
                 }
-                actual(&table, &days, &skus).await
+                actual(table.as_ref(), &days, &skus).await
             });
             prop_assert_eq!(without_zeros(got), without_zeros(expected(&orders)));
         }
@@ -280,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_events_of_one_order_count_once() {
-        let table = std::sync::Arc::new(EmbeddedTable::new(
+        let table: Arc<dyn Table> = Arc::new(EmbeddedTable::new(
             Database::open_in_memory().unwrap(),
             TableSpec {
                 name: "Sales".into(),
@@ -306,7 +279,8 @@ mod tests {
                 } else {
                     delivered("o-1", 2, &more)
                 };
-                tokio::spawn(async move { apply(table.as_ref(), &d).await })
+                let state = d.detail.state_as().unwrap();
+                tokio::spawn(async move { apply(table, d, state).await })
             })
             .collect();
         for h in handles {
@@ -315,5 +289,61 @@ mod tests {
         let item = table.get(&day_key("2026-11-22")).await.unwrap().unwrap();
         assert_eq!(item.get("units"), Some(&AttributeValue::N("5".into())));
         assert_eq!(item.get("orders"), Some(&AttributeValue::N("1".into())));
+    }
+
+    fn counted(status: &str, lines: &[(&str, i64)]) -> Vec<Counter> {
+        let state = OrderState {
+            status: status.into(),
+            lines: lines
+                .iter()
+                .map(|&(sku, quantity)| Line {
+                    sku: sku.into(),
+                    quantity,
+                    unit_price_cents: 100,
+                })
+                .collect(),
+            placed_at: "2026-11-22T10:00:00.000Z".into(),
+        };
+        contribution(&state, "2026-11-22".into()).counters()
+    }
+
+    fn amounts(d: &[Counter], key: Key) -> Vec<(&'static str, i64)> {
+        d.iter().find(|c| c.key == key).unwrap().amounts.clone()
+    }
+
+    #[test]
+    fn given_a_cancellation_then_the_contribution_is_taken_back() {
+        let d = difference(
+            &counted("PLACED", &[("A", 2)]),
+            &counted("CANCELLED", &[("A", 2)]),
+        )
+        .unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            amounts(&d, day_key("2026-11-22")),
+            [("orders", -1), ("revenueCents", -200), ("units", -2)]
+        );
+        assert_eq!(
+            amounts(&d, sku_key("2026-11-22", "A")),
+            [("revenueCents", -200), ("units", -2)]
+        );
+    }
+
+    #[test]
+    fn given_a_line_added_then_only_that_sku_and_the_day_change() {
+        let d = difference(
+            &counted("PLACED", &[("A", 2)]),
+            &counted("PLACED", &[("A", 2), ("B", 1)]),
+        )
+        .unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(
+            amounts(&d, day_key("2026-11-22")),
+            [("revenueCents", 100), ("units", 1)]
+        );
+        assert_eq!(
+            amounts(&d, sku_key("2026-11-22", "B")),
+            [("revenueCents", 100), ("units", 1)]
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The tracking service's HTTP API: a customer's own orders, from the view alone.
 
-use crate::view::{BY_CUSTOMER, CUSTOMER_PREFIX, OrderItem, TrackedOrder, order_key, product_name};
+use crate::view::{BY_CUSTOMER, CUSTOMER_PREFIX, TrackedOrder, order_key, product_name};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -9,7 +9,8 @@ use bulkhead::http::{
     Caller, PageQuery, Params, Path, Problem, VersionQuery, etag, read_at_least, valid_id,
     with_fallbacks,
 };
-use bulkhead::store::{Query, Table, from_item, get_as};
+use bulkhead::listener::snapshot;
+use bulkhead::store::{Query, Table};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,12 +49,12 @@ async fn list_orders(
         cursor: page.cursor,
         ..Query::default()
     };
-    let page = api.table.query(&query).await?;
-    let mut orders = Vec::with_capacity(page.items.len());
-    for item in page.items {
-        orders.push(with_names(api.table.as_ref(), from_item::<OrderItem>(item)?.order).await?);
+    let (found, cursor) = snapshot::list::<TrackedOrder>(api.table.as_ref(), &query).await?;
+    let mut orders = Vec::with_capacity(found.len());
+    for order in found {
+        orders.push(with_names(api.table.as_ref(), order).await?);
     }
-    Ok(Json(json!({ "orders": orders, "cursor": page.cursor })).into_response())
+    Ok(Json(json!({ "orders": orders, "cursor": cursor })).into_response())
 }
 
 async fn get_order(
@@ -66,9 +67,7 @@ async fn get_order(
     valid_id("order id", &id)?;
     let table = api.table.as_ref();
     let read = || async {
-        let own = get_as::<OrderItem>(table, &order_key(&id))
-            .await?
-            .map(|item| item.order);
+        let own = snapshot::read::<TrackedOrder>(table, &order_key(&id)).await?;
         Ok(own
             .filter(|order| order.customer_id == caller.sub)
             .map(|order| {

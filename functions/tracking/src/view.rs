@@ -3,9 +3,12 @@
 //! Product names are joined in when the order's view is written, from this service's own
 //! copy of catalog events.
 
+use bulkhead::event::EventSet;
 use bulkhead::listener::Delivered;
-use bulkhead::store::{Key, Table, get_as, to_item, upsert_if_newer};
+use bulkhead::listener::snapshot::{self, Row, keep_newest};
+use bulkhead::store::{Key, Table};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 pub const ORDER_PREFIX: &str = "ORDER#";
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";
@@ -37,24 +40,10 @@ pub struct TrackedOrder {
     pub version: u64,
 }
 
-/// The stored view item: the order plus its keys.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderItem {
-    pub pk: String,
-    pub sk: String,
-    pub gsi1pk: String,
-    pub gsi1sk: String,
-    #[serde(flatten)]
-    pub order: TrackedOrder,
-}
-
 /// This service's copy of a product.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductCopy {
-    pub pk: String,
-    pub sk: String,
     pub sku: String,
     pub name: String,
     pub version: u64,
@@ -63,7 +52,7 @@ pub struct ProductCopy {
 /// What this service reads of the orders service's public order state.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct OrderState {
+pub struct OrderState {
     id: String,
     customer_id: String,
     status: String,
@@ -80,11 +69,31 @@ struct LineState {
     unit_price_cents: i64,
 }
 
+/// What this service reads of the catalog's public product state.
 #[derive(Deserialize)]
-struct ProductState {
+pub struct ProductState {
     sku: String,
     name: String,
 }
+
+/// Every order event: each carries the order's state, status included.
+pub const ORDER_EVENTS: EventSet = EventSet {
+    source: "bulkhead.orders",
+    types: &[
+        "OrderPlaced",
+        "OrderLineAdded",
+        "OrderLineRemoved",
+        "OrderCancelled",
+        "OrderShipped",
+        "OrderDelivered",
+    ],
+};
+
+/// Every product event, for the names.
+pub const PRODUCT_EVENTS: EventSet = EventSet {
+    source: "bulkhead.catalog",
+    types: &["ProductCreated", "ProductUpdated", "ProductDiscontinued"],
+};
 
 pub fn order_key(id: &str) -> Key {
     Key::new(format!("{ORDER_PREFIX}{id}"), "#")
@@ -95,59 +104,65 @@ pub fn product_key(sku: &str) -> Key {
 }
 
 pub async fn product_name(table: &dyn Table, sku: &str) -> bulkhead::Result<Option<String>> {
-    Ok(get_as::<ProductCopy>(table, &product_key(sku))
+    Ok(snapshot::read::<ProductCopy>(table, &product_key(sku))
         .await?
         .map(|p| p.name))
 }
 
-/// Applies one delivered event to the view.
-pub async fn apply(table: &dyn Table, delivered: &Delivered) -> bulkhead::Result<()> {
-    let event = &delivered.detail;
-    let version = event.aggregate.version;
-    match (delivered.source.as_str(), event.aggregate.kind.as_str()) {
-        ("bulkhead.orders", "order") => {
-            let state: OrderState = event.state_as()?;
-            let mut lines = Vec::with_capacity(state.lines.len());
-            for line in state.lines {
-                lines.push(TrackedLine {
-                    name: product_name(table, &line.sku).await?,
-                    sku: line.sku,
-                    quantity: line.quantity,
-                    unit_price_cents: line.unit_price_cents,
-                });
-            }
-            let key = order_key(&state.id);
-            let item = OrderItem {
-                pk: key.pk,
-                sk: key.sk,
-                gsi1pk: format!("{CUSTOMER_PREFIX}{}", state.customer_id),
-                gsi1sk: format!("{}#{}", state.placed_at, state.id),
-                order: TrackedOrder {
-                    id: state.id,
-                    customer_id: state.customer_id,
-                    status: state.status,
-                    lines,
-                    total_cents: state.total_cents,
-                    placed_at: state.placed_at,
-                    updated_at: event.occurred_at.clone(),
-                    version,
-                },
-            };
-            upsert_if_newer(table, to_item(&item)?, version).await?;
-        }
-        ("bulkhead.catalog", "product") => {
-            let state: ProductState = event.state_as()?;
-            let key = product_key(&state.sku);
-            let copy = ProductCopy {
-                pk: key.pk,
-                sk: key.sk,
-                sku: state.sku,
-                name: state.name,
-                version,
-            };
-            upsert_if_newer(table, to_item(&copy)?, version).await?;
-        }
-        _ => {}
+/// Keeps the order's newest state, with the names of its products as far as known.
+pub async fn apply_order(
+    table: Arc<dyn Table>,
+    event: Delivered,
+    order: OrderState,
+) -> bulkhead::Result<()> {
+    let table = table.as_ref();
+    let version = event.detail.aggregate.version;
+    let mut lines = Vec::with_capacity(order.lines.len());
+    for line in order.lines {
+        lines.push(TrackedLine {
+            name: product_name(table, &line.sku).await?,
+            sku: line.sku,
+            quantity: line.quantity,
+            unit_price_cents: line.unit_price_cents,
+        });
     }
+    let index = (
+        format!("{CUSTOMER_PREFIX}{}", order.customer_id),
+        format!("{}#{}", order.placed_at, order.id),
+    );
+    let row = Row::new(
+        order_key(&order.id),
+        TrackedOrder {
+            id: order.id,
+            customer_id: order.customer_id,
+            status: order.status,
+            lines,
+            total_cents: order.total_cents,
+            placed_at: order.placed_at,
+            updated_at: event.detail.occurred_at,
+            version,
+        },
+    )
+    .indexed(index.0, index.1);
+    keep_newest(table, &row, version).await?;
+    Ok(())
+}
+
+/// Keeps the product's newest name.
+pub async fn apply_product(
+    table: Arc<dyn Table>,
+    event: Delivered,
+    product: ProductState,
+) -> bulkhead::Result<()> {
+    let version = event.detail.aggregate.version;
+    let row = Row::new(
+        product_key(&product.sku),
+        ProductCopy {
+            sku: product.sku,
+            name: product.name,
+            version,
+        },
+    );
+    keep_newest(table.as_ref(), &row, version).await?;
     Ok(())
 }

@@ -73,6 +73,24 @@ pub fn source_of(service: &str) -> String {
     format!("bulkhead.{service}")
 }
 
+/// Events on the bus from one source: what a producer declares it publishes, and what a
+/// listener declares it takes from that producer. Declared once, as a constant, and read by
+/// the routing, the template checks, the fuzz tests and the fixtures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventSet {
+    /// The `source` of the entries, `bulkhead.<service>`.
+    pub source: &'static str,
+    /// Their `detail-type`s, which are the event types.
+    pub types: &'static [&'static str],
+}
+
+impl EventSet {
+    /// Whether an entry with this source and detail type belongs to the set.
+    pub fn contains(&self, source: &str, detail_type: &str) -> bool {
+        self.source == source && self.types.contains(&detail_type)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@
 
 use crate::batch::{Batch, Record};
 use crate::bus::{Bus, BusEntry, chunk};
-use crate::event::PublicEvent;
+use crate::event::{EventSet, PublicEvent};
 use crate::store::{Item, from_item};
 use crate::{Error, Result};
 use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
@@ -115,16 +115,18 @@ const PERMANENT: [&str; 4] = [
 #[derive(Clone)]
 pub struct Trigger {
     bus: Arc<dyn Bus>,
-    source: String,
+    publishes: EventSet,
     acl: Acl,
     retry: Retry,
 }
 
 impl Trigger {
-    pub fn new(bus: Arc<dyn Bus>, source: impl Into<String>, acl: Acl) -> Self {
+    /// A trigger that publishes what `acl` makes of each change, as long as it is one of the
+    /// events the service declares it `publishes`.
+    pub fn new(bus: Arc<dyn Bus>, publishes: EventSet, acl: Acl) -> Self {
         Trigger {
             bus,
-            source: source.into(),
+            publishes,
             acl,
             retry: Retry::default(),
         }
@@ -190,7 +192,7 @@ impl Trigger {
             records = records.len(),
             events = entries.len(),
             failed_at = first_failure,
-            source = %self.source,
+            source = self.publishes.source,
             "stream batch handled"
         );
         let mut response = DynamoDbEventResponse::default();
@@ -207,8 +209,14 @@ impl Trigger {
         let Some(event) = (self.acl)(&change)? else {
             return Ok(None);
         };
+        if !self.publishes.types.contains(&event.event_type.as_str()) {
+            return Err(Error::Malformed(format!(
+                "{} is not among the events {} declares",
+                event.event_type, self.publishes.source
+            )));
+        }
         Ok(Some(BusEntry {
-            source: self.source.clone(),
+            source: self.publishes.source.to_string(),
             detail_type: event.event_type.clone(),
             time: event.occurred_at.clone(),
             detail: serde_json::to_string(&event)?,
@@ -299,8 +307,9 @@ mod tests {
         let size = item["size"]
             .as_u64()
             .ok_or_else(|| Error::Malformed("no size".into()))?;
+        let event_type = if size == 13 { "Undeclared" } else { "Sized" };
         let mut event = PublicEvent::new(
-            "Sized",
+            event_type,
             AggregateRef {
                 kind: "thing".into(),
                 id: change.pk().unwrap(),
@@ -335,7 +344,11 @@ mod tests {
             target_queues: vec!["q".into()],
         };
         let bus = Arc::new(EmbeddedBus::new(db.clone(), &[rule], vec![]).unwrap());
-        let trigger = Trigger::new(bus, "test", acl);
+        let publishes = EventSet {
+            source: "test",
+            types: &["Sized"],
+        };
+        let trigger = Trigger::new(bus, publishes, acl);
         let records: Vec<_> = items
             .into_iter()
             .enumerate()
@@ -381,6 +394,18 @@ mod tests {
         let (response, published) = run(vec![
             json!({"size": 1}),
             json!({"size": 300_000}),
+            json!({"size": 1}),
+        ])
+        .await;
+        assert_eq!(failed_at(&response), ["2"]);
+        assert_eq!(published, 1);
+    }
+
+    #[tokio::test]
+    async fn an_event_the_service_does_not_declare_is_never_published() {
+        let (response, published) = run(vec![
+            json!({"size": 1}),
+            json!({"size": 13}),
             json!({"size": 1}),
         ])
         .await;

@@ -20,7 +20,7 @@ pub use serde_dynamo::{AttributeValue, Item};
 pub const VERSION: &str = "version";
 
 /// An item's primary key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
     pub pk: String,
     pub sk: String,

@@ -1,0 +1,282 @@
+//! Queue listener: events routed by the bus to a service's queue, applied to its views.
+//!
+//! A listener declares what it takes, as [`EventSet`]s, each with the function that applies
+//! those events; the declaration is its routing, and what tests and fixtures read. Each
+//! message succeeds or fails alone: one that cannot be parsed or applied is reported in
+//! `batchItemFailures`, so the queue redelivers it and finally moves it to the dead-letter
+//! queue, while the rest of the batch is deleted.
+//!
+//! The two kinds of view have their helpers here: [`snapshot`] keeps the newest version of
+//! a thing, [`counter`] keeps totals that count each aggregate version once.
+
+pub mod counter;
+pub mod snapshot;
+
+use crate::batch::{Batch, Record};
+use crate::event::{EventSet, PublicEvent};
+use crate::{Error, Result};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::sync::Arc;
+
+/// An event as the bus delivered it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Delivered {
+    pub source: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub detail: PublicEvent,
+}
+
+impl Delivered {
+    pub fn parse(message: &SqsMessage) -> Result<Delivered> {
+        let body = message
+            .body
+            .as_deref()
+            .ok_or_else(|| Error::Malformed("message without a body".into()))?;
+        Ok(serde_json::from_str(body)?)
+    }
+}
+
+/// How many messages of a batch are applied at once. A batch can hold up to 10,000
+/// messages; all at once would open as many connections to the table.
+pub const CONCURRENCY: usize = 16;
+
+type Apply = Arc<dyn Fn(Delivered) -> BoxFuture<'static, Result<()>> + Send + Sync>;
+
+#[derive(Clone)]
+struct Route {
+    events: EventSet,
+    apply: Apply,
+}
+
+/// A queue listener, ready for either host: the events it takes and how it applies each.
+#[derive(Clone)]
+pub struct Listener {
+    routes: Vec<Route>,
+}
+
+/// Starts a listener whose handlers are given `context` (a table, usually) with each event.
+pub fn listen<C: Clone + Send + Sync + 'static>(context: C) -> Routes<C> {
+    Routes {
+        context,
+        routes: vec![],
+    }
+}
+
+/// A listener being declared: [`listen`], then one [`Routes::on`] per event set.
+pub struct Routes<C> {
+    context: C,
+    routes: Vec<Route>,
+}
+
+impl<C: Clone + Send + Sync + 'static> Routes<C> {
+    /// Takes `events`, and applies each with `apply`, given the context, the event and its
+    /// public state read into `S` (what this service reads of it: a tolerant reader).
+    pub fn on<S, F, Fut>(mut self, events: EventSet, apply: F) -> Self
+    where
+        S: DeserializeOwned + Send + 'static,
+        F: Fn(C, Delivered, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let context = self.context.clone();
+        let apply = Arc::new(apply);
+        self.routes.push(Route {
+            events,
+            apply: Arc::new(move |delivered: Delivered| {
+                let (context, apply) = (context.clone(), apply.clone());
+                Box::pin(async move {
+                    let state: S = delivered.detail.state_as()?;
+                    apply(context, delivered, state).await
+                })
+            }),
+        });
+        self
+    }
+
+    pub fn listener(self) -> Listener {
+        Listener {
+            routes: self.routes,
+        }
+    }
+}
+
+impl Listener {
+    /// What this listener takes, as declared.
+    pub fn subscriptions(&self) -> Vec<EventSet> {
+        self.routes.iter().map(|r| r.events).collect()
+    }
+
+    /// Whether an entry with this source and detail type is one this listener takes.
+    pub fn takes(&self, source: &str, detail_type: &str) -> bool {
+        self.routes
+            .iter()
+            .any(|r| r.events.contains(source, detail_type))
+    }
+
+    /// Applies one delivered event through its route. An event that no route takes changes
+    /// nothing: the bus rule should not have sent it, which the template checks catch.
+    pub async fn apply(&self, delivered: Delivered) -> Result<()> {
+        if delivered.detail.event_type != delivered.detail_type {
+            return Err(Error::Malformed(format!(
+                "detail-type {} names another event than its detail, {}",
+                delivered.detail_type, delivered.detail.event_type
+            )));
+        }
+        let route = self
+            .routes
+            .iter()
+            .find(|r| r.events.contains(&delivered.source, &delivered.detail_type));
+        match route {
+            Some(route) => (route.apply)(delivered).await,
+            None => {
+                tracing::warn!(
+                    source = %delivered.source,
+                    detail_type = %delivered.detail_type,
+                    "an event this listener does not take; ignored"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_batch(Batch::decoded(event.records)).await
+    }
+
+    /// [`Listener::handle`] for a batch whose messages were decoded one by one: a message
+    /// that did not decode fails alone.
+    pub async fn handle_batch(&self, batch: Batch<SqsMessage>) -> SqsBatchResponse {
+        consume(batch, |delivered| self.apply(delivered)).await
+    }
+}
+
+/// Applies `apply` to every message of the batch, [`CONCURRENCY`] at a time, and reports
+/// the ones that failed.
+async fn consume<F, Fut>(batch: Batch<SqsMessage>, apply: F) -> SqsBatchResponse
+where
+    F: Fn(Delivered) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    use futures::StreamExt;
+    let messages = batch.records.len();
+    let outcomes: Vec<(Option<String>, Result<()>)> =
+        futures::stream::iter(batch.records.into_iter().map(|record| {
+            let apply = &apply;
+            async move {
+                match record {
+                    Record::Decoded(message) => {
+                        let outcome = match Delivered::parse(&message) {
+                            Ok(delivered) => apply(delivered).await,
+                            Err(e) => Err(e),
+                        };
+                        (message.message_id, outcome)
+                    }
+                    Record::Undecodable { ref error, .. } => (
+                        record.raw_string(&["messageId"]),
+                        Err(Error::Malformed(format!("SQS record: {error}"))),
+                    ),
+                }
+            }
+        }))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    for (message_id, outcome) in outcomes {
+        if let Err(e) = outcome {
+            tracing::error!(error = %e, message_id = ?message_id, "message failed");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id.unwrap_or_default();
+            response.batch_item_failures.push(failure);
+        }
+    }
+    tracing::info!(
+        messages,
+        failed = response.batch_item_failures.len(),
+        "queue batch handled"
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::AggregateRef;
+    use std::sync::Mutex;
+
+    const PLACED: EventSet = EventSet {
+        source: "bulkhead.orders",
+        types: &["OrderPlaced"],
+    };
+
+    #[derive(Deserialize)]
+    struct State {
+        n: u64,
+    }
+
+    type Seen = Arc<Mutex<Vec<u64>>>;
+
+    async fn record(seen: Seen, _: Delivered, state: State) -> Result<()> {
+        seen.lock().unwrap().push(state.n);
+        Ok(())
+    }
+
+    fn delivered(source: &str, detail_type: &str, event_type: &str, state: &str) -> Delivered {
+        let aggregate = AggregateRef {
+            kind: "order".into(),
+            id: "o-1".into(),
+            version: 1,
+        };
+        let mut detail = PublicEvent::new(event_type, aggregate, "t".into());
+        detail.state = serde_json::from_str(state).unwrap();
+        Delivered {
+            source: source.into(),
+            detail_type: detail_type.into(),
+            detail,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_declaration_routes_and_an_undeclared_event_changes_nothing() {
+        let seen = Seen::default();
+        let listener = listen(seen.clone()).on(PLACED, record).listener();
+        assert_eq!(listener.subscriptions(), [PLACED]);
+        let placed = delivered(
+            "bulkhead.orders",
+            "OrderPlaced",
+            "OrderPlaced",
+            r#"{"n":1}"#,
+        );
+        listener.apply(placed).await.unwrap();
+        for other in [
+            delivered("bulkhead.orders", "OrderShipped", "OrderShipped", "{}"),
+            delivered("bulkhead.catalog", "OrderPlaced", "OrderPlaced", "{}"),
+        ] {
+            listener.apply(other).await.unwrap();
+        }
+        assert_eq!(*seen.lock().unwrap(), [1]);
+    }
+
+    #[tokio::test]
+    async fn a_state_that_does_not_read_or_a_mislabelled_event_fails() {
+        let listener = listen(Seen::default()).on(PLACED, record).listener();
+        let unreadable = delivered(
+            "bulkhead.orders",
+            "OrderPlaced",
+            "OrderPlaced",
+            r#"{"n":"x"}"#,
+        );
+        assert!(listener.apply(unreadable).await.is_err());
+        let mislabelled = delivered(
+            "bulkhead.orders",
+            "OrderPlaced",
+            "OrderShipped",
+            r#"{"n":1}"#,
+        );
+        assert!(listener.apply(mislabelled).await.is_err());
+    }
+}
