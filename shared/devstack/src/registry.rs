@@ -33,5 +33,10 @@ pub fn registry() -> HashMap<&'static str, Handler> {
         ),
         ("sales-api", Handler::Http(sales::api)),
         ("sales-listener", Handler::Queue(sales::listener)),
+        ("notifications-api", Handler::Http(notifications::api)),
+        (
+            "notifications-listener",
+            Handler::Queue(notifications::listener),
+        ),
     ])
 }
