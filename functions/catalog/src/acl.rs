@@ -55,6 +55,26 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
     )))
 }
 
+/// One event of every type this service publishes, made by [`acl`] from the domain's own
+/// commands: what consumers' tests and the Lambda fixtures start from.
+pub fn samples() -> bulkhead::Result<Vec<PublicEvent>> {
+    use crate::domain;
+    let rule = |e: domain::CatalogError| bulkhead::Error::Malformed(e.to_string());
+    let created = domain::put(None, "A1", "Anchor", 1250).map_err(rule)?;
+    let updated = domain::put(created.as_ref(), "A1", "Anchor", 1500).map_err(rule)?;
+    let discontinued = domain::discontinue(updated.as_ref()).map_err(rule)?;
+    let writes: Vec<_> = [created, updated, discontinued]
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(n, product)| {
+            let pk = format!("{PRODUCT_PREFIX}{}", product.sku);
+            Record::sample(pk, n, "2026-11-22T10:00:00.000Z", product)
+        })
+        .collect();
+    bulkhead::trigger::events_of(acl, &writes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +179,20 @@ mod tests {
         .unwrap();
         let keys: Vec<_> = event.state.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["name", "priceCents", "sku", "status"]);
+    }
+
+    #[test]
+    fn the_samples_are_one_of_each_declared_event_from_this_service() {
+        let mut types: Vec<String> = samples()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        types.sort();
+        types.dedup();
+        let mut declared: Vec<&str> = PUBLISHES.types.to_vec();
+        declared.sort();
+        assert_eq!(types, declared);
+        assert_eq!(PUBLISHES.source, bulkhead::event::source_of(crate::SERVICE));
     }
 }

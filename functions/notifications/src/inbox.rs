@@ -52,7 +52,11 @@ pub fn partition(customer: &str) -> String {
 }
 
 /// Writes the message for this status change, once.
-pub async fn apply(table: Arc<dyn Table>, event: Delivered, order: OrderState) -> bulkhead::Result<()> {
+pub async fn apply(
+    table: Arc<dyn Table>,
+    event: Delivered,
+    order: OrderState,
+) -> bulkhead::Result<()> {
     let kind = event.detail_type.trim_start_matches("Order").to_lowercase();
     let (at, version) = (event.detail.occurred_at, event.detail.aggregate.version);
     let key = Key::new(

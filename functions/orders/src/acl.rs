@@ -46,6 +46,40 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
     )))
 }
 
+/// One event of every type this service publishes, made by [`acl`] from the domain's own
+/// commands: what consumers' tests and the Lambda fixtures start from.
+pub fn samples() -> bulkhead::Result<Vec<PublicEvent>> {
+    use crate::domain::{self, Offer};
+    let at = "2026-11-22T10:00:00.000Z";
+    let offer = |_: &str| {
+        Some(Offer {
+            price_cents: 1250,
+            discontinued: false,
+        })
+    };
+    let rule = |e: domain::OrderError| bulkhead::Error::Malformed(e.to_string());
+    let placed = domain::place("o-sample-1", "alice", at, [("A1", 2)], offer).map_err(rule)?;
+    let more = domain::add_line(&placed, "B2", 1, offer("B2").as_ref()).map_err(rule)?;
+    let fewer = domain::remove_line(&more, "B2").map_err(rule)?;
+    let shipped = domain::ship(&fewer).map_err(rule)?;
+    let delivered = domain::deliver(&shipped).map_err(rule)?;
+    let other = domain::place("o-sample-2", "bob", at, [("A1", 1)], offer).map_err(rule)?;
+    let cancelled = domain::cancel(&other).map_err(rule)?;
+    let mut events = vec![];
+    for history in [
+        vec![placed, more, fewer, shipped, delivered],
+        vec![other, cancelled],
+    ] {
+        let writes: Vec<_> = history
+            .into_iter()
+            .enumerate()
+            .map(|(n, order)| Record::sample(format!("{ORDER_PREFIX}{}", order.id), n, at, order))
+            .collect();
+        events.extend(bulkhead::trigger::events_of(acl, &writes)?);
+    }
+    Ok(events)
+}
+
 /// The event type and change between two states of an order. Each command changes one thing.
 fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
     let Some(old) = old else {
@@ -196,5 +230,20 @@ mod tests {
             new: Some(item),
         };
         assert!(acl(&change).is_err());
+    }
+
+    #[test]
+    fn the_samples_are_one_of_each_declared_event_from_this_service() {
+        let mut types: Vec<String> = samples()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect();
+        types.sort();
+        types.dedup();
+        let mut declared: Vec<&str> = PUBLISHES.types.to_vec();
+        declared.sort();
+        assert_eq!(types, declared);
+        assert_eq!(PUBLISHES.source, bulkhead::event::source_of(crate::SERVICE));
     }
 }

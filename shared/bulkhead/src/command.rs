@@ -35,6 +35,21 @@ pub struct Record<S> {
     pub state: S,
 }
 
+impl<S> Record<S> {
+    /// The `n`th write (from 0) of an item, by a made-up command: for producers' samples.
+    pub fn sample(pk: String, n: usize, at: &str, state: S) -> Self {
+        Record {
+            pk,
+            sk: "#".into(),
+            version: n as u64 + 1,
+            updated_at: at.into(),
+            correlation_id: Some("sample-correlation".into()),
+            causation_id: Some(format!("sample-command-{}", n + 1)),
+            state,
+        }
+    }
+}
+
 /// An idempotency key, scoped to a caller, with the fingerprint of the request it first came with.
 #[derive(Clone, Debug)]
 pub struct Idempotency {

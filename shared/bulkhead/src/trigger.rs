@@ -81,6 +81,27 @@ impl Change {
 /// A service's anti-corruption layer: the only function that decides what is published.
 pub type Acl = fn(&Change) -> Result<Option<PublicEvent>>;
 
+/// The events `acl` publishes as one item is written as each of `writes` in turn: how a
+/// producer makes samples of its events from its own domain, for its consumers' tests.
+pub fn events_of<T: serde::Serialize>(acl: Acl, writes: &[T]) -> Result<Vec<PublicEvent>> {
+    let mut events = vec![];
+    let mut old: Option<Item> = None;
+    for write in writes {
+        let new = crate::store::to_item(write)?;
+        let change = Change {
+            kind: match old {
+                None => ChangeKind::Insert,
+                Some(_) => ChangeKind::Modify,
+            },
+            keys: crate::store::Key::of(&new)?.to_item(),
+            old: old.replace(new.clone()),
+            new: Some(new),
+        };
+        events.extend(acl(&change)?);
+    }
+    Ok(events)
+}
+
 /// How patiently transient bus failures are retried within one invocation.
 #[derive(Clone, Copy, Debug)]
 pub struct Retry {
