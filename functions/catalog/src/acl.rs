@@ -3,7 +3,7 @@
 use crate::domain::{Product, ProductStatus};
 use bulkhead::command::Record;
 use bulkhead::event::{EventSet, PublicEvent};
-use bulkhead::trigger::{Change, ChangeKind};
+use bulkhead::trigger::{Change, ChangeKind, History};
 use serde_json::{Map, Value, json};
 
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";
@@ -55,24 +55,24 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
     )))
 }
 
-/// One event of every type this service publishes, made by [`acl`] from the domain's own
-/// commands: what consumers' tests and the Lambda fixtures start from.
-pub fn samples() -> bulkhead::Result<Vec<PublicEvent>> {
+/// A product's history that makes every event this service publishes: what consumers'
+/// tests and the Lambda fixtures start from.
+pub fn samples() -> bulkhead::Result<Vec<History>> {
     use crate::domain;
     let rule = |e: domain::CatalogError| bulkhead::Error::Malformed(e.to_string());
     let created = domain::put(None, "A1", "Anchor", 1250).map_err(rule)?;
     let updated = domain::put(created.as_ref(), "A1", "Anchor", 1500).map_err(rule)?;
     let discontinued = domain::discontinue(updated.as_ref()).map_err(rule)?;
-    let writes: Vec<_> = [created, updated, discontinued]
+    let history: Vec<_> = [created, updated, discontinued]
         .into_iter()
         .flatten()
-        .enumerate()
-        .map(|(n, product)| {
-            let pk = format!("{PRODUCT_PREFIX}{}", product.sku);
-            Record::sample(pk, n, "2026-11-22T10:00:00.000Z", product)
-        })
         .collect();
-    bulkhead::trigger::events_of(acl, &writes)
+    let pk = format!("{PRODUCT_PREFIX}A1");
+    Ok(vec![Record::history(
+        &pk,
+        "2026-11-22T10:00:00.000Z",
+        history,
+    )?])
 }
 
 #[cfg(test)]
@@ -182,12 +182,9 @@ mod tests {
     }
 
     #[test]
-    fn the_samples_are_one_of_each_declared_event_from_this_service() {
-        let mut types: Vec<String> = samples()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.event_type)
-            .collect();
+    fn the_samples_make_every_declared_event_and_nothing_else() {
+        let events = bulkhead::trigger::events_of(acl, &samples().unwrap()).unwrap();
+        let mut types: Vec<String> = events.into_iter().map(|e| e.event_type).collect();
         types.sort();
         types.dedup();
         let mut declared: Vec<&str> = PUBLISHES.types.to_vec();

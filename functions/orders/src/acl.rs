@@ -3,7 +3,7 @@
 use crate::domain::{Line, Order, OrderStatus};
 use bulkhead::command::Record;
 use bulkhead::event::{EventSet, PublicEvent};
-use bulkhead::trigger::{Change, ChangeKind};
+use bulkhead::trigger::{Change, ChangeKind, History};
 use serde_json::{Value, json};
 
 pub const ORDER_PREFIX: &str = "ORDER#";
@@ -46,9 +46,9 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
     )))
 }
 
-/// One event of every type this service publishes, made by [`acl`] from the domain's own
-/// commands: what consumers' tests and the Lambda fixtures start from.
-pub fn samples() -> bulkhead::Result<Vec<PublicEvent>> {
+/// Two orders' histories that make every event this service publishes: what consumers'
+/// tests and the Lambda fixtures start from.
+pub fn samples() -> bulkhead::Result<Vec<History>> {
     use crate::domain::{self, Offer};
     let at = "2026-11-22T10:00:00.000Z";
     let offer = |_: &str| {
@@ -65,19 +65,16 @@ pub fn samples() -> bulkhead::Result<Vec<PublicEvent>> {
     let delivered = domain::deliver(&shipped).map_err(rule)?;
     let other = domain::place("o-sample-2", "bob", at, [("A1", 1)], offer).map_err(rule)?;
     let cancelled = domain::cancel(&other).map_err(rule)?;
-    let mut events = vec![];
-    for history in [
+    [
         vec![placed, more, fewer, shipped, delivered],
         vec![other, cancelled],
-    ] {
-        let writes: Vec<_> = history
-            .into_iter()
-            .enumerate()
-            .map(|(n, order)| Record::sample(format!("{ORDER_PREFIX}{}", order.id), n, at, order))
-            .collect();
-        events.extend(bulkhead::trigger::events_of(acl, &writes)?);
-    }
-    Ok(events)
+    ]
+    .into_iter()
+    .map(|history| {
+        let pk = format!("{ORDER_PREFIX}{}", history[0].id);
+        Record::history(&pk, at, history)
+    })
+    .collect()
 }
 
 /// The event type and change between two states of an order. Each command changes one thing.
@@ -233,12 +230,9 @@ mod tests {
     }
 
     #[test]
-    fn the_samples_are_one_of_each_declared_event_from_this_service() {
-        let mut types: Vec<String> = samples()
-            .unwrap()
-            .into_iter()
-            .map(|e| e.event_type)
-            .collect();
+    fn the_samples_make_every_declared_event_and_nothing_else() {
+        let events = bulkhead::trigger::events_of(acl, &samples().unwrap()).unwrap();
+        let mut types: Vec<String> = events.into_iter().map(|e| e.event_type).collect();
         types.sort();
         types.dedup();
         let mut declared: Vec<&str> = PUBLISHES.types.to_vec();

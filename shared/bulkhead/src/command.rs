@@ -35,18 +35,25 @@ pub struct Record<S> {
     pub state: S,
 }
 
-impl<S> Record<S> {
-    /// The `n`th write (from 0) of an item, by a made-up command: for producers' samples.
-    pub fn sample(pk: String, n: usize, at: &str, state: S) -> Self {
-        Record {
-            pk,
-            sk: "#".into(),
-            version: n as u64 + 1,
-            updated_at: at.into(),
-            correlation_id: Some("sample-correlation".into()),
-            causation_id: Some(format!("sample-command-{}", n + 1)),
-            state,
-        }
+impl<S: Serialize> Record<S> {
+    /// The items that writing `states` one after another, by made-up commands, leaves under
+    /// `pk`: a history for a producer's samples.
+    pub fn history(pk: &str, at: &str, states: Vec<S>) -> Result<Vec<Item>> {
+        states
+            .into_iter()
+            .enumerate()
+            .map(|(n, state)| {
+                to_item(&Record {
+                    pk: pk.into(),
+                    sk: "#".into(),
+                    version: n as u64 + 1,
+                    updated_at: at.into(),
+                    correlation_id: Some("sample-correlation".into()),
+                    causation_id: Some(format!("sample-command-{}", n + 1)),
+                    state,
+                })
+            })
+            .collect()
     }
 }
 

@@ -81,23 +81,31 @@ impl Change {
 /// A service's anti-corruption layer: the only function that decides what is published.
 pub type Acl = fn(&Change) -> Result<Option<PublicEvent>>;
 
-/// The events `acl` publishes as one item is written as each of `writes` in turn: how a
-/// producer makes samples of its events from its own domain, for its consumers' tests.
-pub fn events_of<T: serde::Serialize>(acl: Acl, writes: &[T]) -> Result<Vec<PublicEvent>> {
+/// Items written one after another, oldest first: a short history of one item of a
+/// service's table, from which its ACL makes events.
+pub type History = Vec<Item>;
+
+/// Histories that together make at least one of each event a service publishes: how a
+/// producer gives its consumers' tests and the Lambda fixtures real examples.
+pub type Samples = fn() -> Result<Vec<History>>;
+
+/// The events `acl` publishes as each history's items are written in turn.
+pub fn events_of(acl: Acl, histories: &[History]) -> Result<Vec<PublicEvent>> {
     let mut events = vec![];
-    let mut old: Option<Item> = None;
-    for write in writes {
-        let new = crate::store::to_item(write)?;
-        let change = Change {
-            kind: match old {
-                None => ChangeKind::Insert,
-                Some(_) => ChangeKind::Modify,
-            },
-            keys: crate::store::Key::of(&new)?.to_item(),
-            old: old.replace(new.clone()),
-            new: Some(new),
-        };
-        events.extend(acl(&change)?);
+    for history in histories {
+        let mut old: Option<Item> = None;
+        for new in history {
+            let change = Change {
+                kind: match old {
+                    None => ChangeKind::Insert,
+                    Some(_) => ChangeKind::Modify,
+                },
+                keys: crate::store::Key::of(new)?.to_item(),
+                old: old.replace(new.clone()),
+                new: Some(new.clone()),
+            };
+            events.extend(acl(&change)?);
+        }
     }
     Ok(events)
 }
@@ -138,6 +146,7 @@ pub struct Trigger {
     bus: Arc<dyn Bus>,
     publishes: EventSet,
     acl: Acl,
+    samples: Option<Samples>,
     retry: Retry,
 }
 
@@ -149,8 +158,30 @@ impl Trigger {
             bus,
             publishes,
             acl,
+            samples: None,
             retry: Retry::default(),
         }
+    }
+
+    /// Gives the trigger the producer's sample histories.
+    pub fn with_samples(mut self, samples: Samples) -> Self {
+        self.samples = Some(samples);
+        self
+    }
+
+    /// The events this trigger may publish, as declared.
+    pub fn publishes(&self) -> EventSet {
+        self.publishes
+    }
+
+    /// The producer's sample histories, if it gave any.
+    pub fn sample_histories(&self) -> Result<Vec<History>> {
+        self.samples.map_or(Ok(vec![]), |samples| samples())
+    }
+
+    /// What this trigger's ACL makes of the sample histories.
+    pub fn sample_events(&self) -> Result<Vec<PublicEvent>> {
+        events_of(self.acl, &self.sample_histories()?)
     }
 
     pub fn with_retry(mut self, retry: Retry) -> Self {
