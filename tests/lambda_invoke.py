@@ -1,12 +1,13 @@
 """Invokes each built `bootstrap` the way Lambda does: as a fresh process that polls a Lambda
 Runtime API (served here, on 127.0.0.1) for its event and posts its response back.
 
-Each function gets its committed fixture (tests/fixtures/<LogicalId>.json: an event in AWS's
-documented shape and the expected response). The functions reach DynamoDB and EventBridge
+Each function gets its fixture (FIXTURES/<LogicalId>.json, written by `devstack fixtures`
+from the template and the functions' declarations: an event in AWS's documented shape and
+the expected response). The functions reach DynamoDB and EventBridge
 through their real AWS adapters, at an AWS-compatible endpoint (moto) where the devstack has
 created the template's resources under the prefix `lambda`.
 
-Usage: lambda_invoke.py BUILD_DIR TEMPLATE ENDPOINT
+Usage: lambda_invoke.py BUILD_DIR TEMPLATE ENDPOINT FIXTURES
 """
 import json
 import os
@@ -119,7 +120,7 @@ def check(answer, expect):
     return subset(expect, response), json.dumps(response)
 
 
-def main(build_dir, template_path, endpoint):
+def main(build_dir, template_path, endpoint, fixtures_dir):
     template = yaml_parse(open(template_path).read())
     functions = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
     base = {
@@ -135,7 +136,11 @@ def main(build_dir, template_path, endpoint):
     failures = []
     for logical_id in functions:
         bootstrap = os.path.join(build_dir, logical_id, "bootstrap")
-        fixture = json.load(open(os.path.join(os.path.dirname(__file__), "fixtures", f"{logical_id}.json")))
+        fixture_path = os.path.join(fixtures_dir, f"{logical_id}.json")
+        if not os.path.exists(fixture_path):
+            failures.append(f"{logical_id}: no fixture at {fixture_path} (devstack fixtures makes one for every function)")
+            continue
+        fixture = json.load(open(fixture_path))
         env = dict(base, AWS_LAMBDA_FUNCTION_NAME=logical_id, **environment(template, logical_id))
         if not os.access(bootstrap, os.X_OK):
             failures.append(f"{logical_id}: no bootstrap at {bootstrap}")

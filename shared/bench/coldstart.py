@@ -25,7 +25,8 @@ response's headers and body separately, and with Nagle's algorithm the body wait
 client's delayed ACK, which added about 40 ms to every warm invocation.
 
 Each function's first answer is checked against its fixture's expected answer
-(tests/fixtures), so a function that fails against the endpoint does not pass unnoticed.
+(target/fixtures, written by `devstack fixtures`), so a function that fails against the
+endpoint does not pass unnoticed.
 
 Usage: coldstart.py BUILD_DIR TEMPLATE ENDPOINT|sink WORKLOAD_DIR [RUNS]
 """
@@ -171,7 +172,7 @@ def main(build_dir, template_path, endpoint, workload_dir, runs="3"):
 
 def measure(build_dir, template_path, endpoint, workload_dir, runs, against):
     template = yaml_parse(open(template_path).read())
-    fixtures = os.path.join(os.path.dirname(__file__), "..", "..", "tests", "fixtures")
+    fixtures = os.path.join(os.path.dirname(__file__), "..", "..", "target", "fixtures")
     stream_1000 = json.load(open(os.path.join(workload_dir, "stream-1000-0.json")))
     sqs_1000 = {"Records": [m for batch in json.load(open(os.path.join(workload_dir, "sqs-1000.json"))) for m in batch["Records"]]}
     base = {

@@ -333,7 +333,7 @@ fn api_gateway_event(
 
 /// Runs the function's router on the request that `lambda_http` makes of the event, as
 /// `lambda_http::run` does, with the Lambda context attached.
-async fn invoke(router: Router, event: Value) -> Response {
+pub(crate) async fn invoke(router: Router, event: Value) -> Response {
     let request: LambdaRequest = match serde_json::from_value(event) {
         Ok(request) => request,
         Err(e) => {

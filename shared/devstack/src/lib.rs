@@ -9,6 +9,7 @@ pub mod auth;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod faults;
+pub mod fixtures;
 pub mod gateway;
 pub mod host;
 pub mod infra;
@@ -174,62 +175,50 @@ pub async fn start(config: Config) -> Result<Running> {
         );
     }
 
-    let registry = registry::registry();
+    let functions = registry::Functions::build(&template, &tables, &buses)?;
     let mut tasks = vec![];
     let mut streams = vec![];
-    let mut http = HashMap::new();
-    for function in &template.functions {
-        let host = host::DevHost::new(function.env.clone(), tables.clone(), buses.clone());
-        let handler = registry.get(function.binary.as_str()).ok_or_else(|| {
-            Error::Registry(format!(
-                "{} ({}) has no local handler",
-                function.name, function.binary
-            ))
-        })?;
-        match handler {
-            registry::Handler::Http(build) => {
-                http.insert(function.name.clone(), build(&host)?);
-            }
-            registry::Handler::Stream(build) => {
-                let trigger = build(&host)?;
-                for mapping in &function.streams {
-                    let consumer = format!("{}/{}", function.name, mapping.table);
-                    let feed = infra.change_feed(&consumer, &mapping.table)?;
-                    let (task, progress) = pollers::spawn_stream(
-                        infra.clone(),
-                        feed,
-                        function,
-                        mapping,
-                        trigger.clone(),
-                        faults.clone(),
-                        &config,
-                    );
-                    tasks.push(task);
-                    streams.push(gateway::StreamConsumer {
-                        name: consumer,
-                        table: mapping.table.clone(),
-                        progress,
-                    });
-                }
-            }
-            registry::Handler::Queue(build) => {
-                let listener = build(&host)?;
-                for mapping in &function.queues {
-                    let queue = template.queues[&mapping.queue].clone();
-                    let source = infra.queue(&queue)?;
-                    tasks.push(pollers::spawn_queue(
-                        source,
-                        function,
-                        mapping,
-                        queue,
-                        listener.clone(),
-                        faults.clone(),
-                        &config,
-                    ));
-                }
-            }
+    for (function, trigger) in &functions.triggers {
+        for mapping in &function.streams {
+            let consumer = format!("{}/{}", function.name, mapping.table);
+            let feed = infra.change_feed(&consumer, &mapping.table)?;
+            let (task, progress) = pollers::spawn_stream(
+                infra.clone(),
+                feed,
+                function,
+                mapping,
+                trigger.clone(),
+                faults.clone(),
+                &config,
+            );
+            tasks.push(task);
+            streams.push(gateway::StreamConsumer {
+                name: consumer,
+                table: mapping.table.clone(),
+                progress,
+            });
         }
     }
+    for (function, listener) in &functions.listeners {
+        for mapping in &function.queues {
+            let queue = template.queues[&mapping.queue].clone();
+            let source = infra.queue(&queue)?;
+            tasks.push(pollers::spawn_queue(
+                source,
+                function,
+                mapping,
+                queue,
+                listener.clone(),
+                faults.clone(),
+                &config,
+            ));
+        }
+    }
+    let http: HashMap<_, _> = functions
+        .http
+        .into_iter()
+        .map(|(function, router)| (function.name, router))
+        .collect();
     for (spec, ttl) in template
         .tables
         .values()

@@ -1,4 +1,4 @@
-//! `devstack`: run the whole system locally, or print a token for it.
+//! `devstack`: run the whole system locally, or print a token or the Lambda fixtures for it.
 
 use clap::{Parser, Subcommand};
 use devstack::{Config, auth, template::Template};
@@ -61,6 +61,12 @@ enum Command {
         #[arg(long, default_value_t = 12 * 3600)]
         ttl: i64,
     },
+    /// Write an invocation fixture for every function of the template into `--out`, made by
+    /// running the system in process on a scratch database in `--data-dir`.
+    Fixtures {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn parse_plan(json: &str) -> Result<devstack::faults::Plan, String> {
@@ -84,6 +90,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let template = Template::load(&cli.template)?;
         let auth = auth::Auth::new(&secret, &template.jwt_issuer, &template.jwt_audience);
         println!("{}", auth.token(&sub, &role, ttl)?);
+        return Ok(());
+    }
+    if let Some(Command::Fixtures { out }) = &cli.command {
+        let template = Template::load(&cli.template)?;
+        std::fs::create_dir_all(out)?;
+        std::fs::create_dir_all(&cli.data_dir)?;
+        let fixtures = devstack::fixtures::generate(&template, &cli.data_dir).await?;
+        for (function, fixture) in &fixtures {
+            let file = out.join(format!("{function}.json"));
+            std::fs::write(&file, serde_json::to_string_pretty(fixture)?)?;
+        }
+        println!("{} fixtures in {}", fixtures.len(), out.display());
         return Ok(());
     }
     let provision_only = matches!(cli.command, Some(Command::Provision));

@@ -1,10 +1,15 @@
 //! Every function the template may name, by its binary, with the constructor that its
 //! Lambda main calls. A template function missing here stops the devstack at startup.
 
+use crate::host::DevHost;
+use crate::template::{FunctionSpec, Template};
+use bulkhead::bus::Bus;
 use bulkhead::host::Host;
 use bulkhead::listener::Listener;
+use bulkhead::store::Table;
 use bulkhead::trigger::Trigger;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 type Build<T> = fn(&dyn Host) -> bulkhead::Result<T>;
 
@@ -39,4 +44,41 @@ pub fn registry() -> HashMap<&'static str, Handler> {
             Handler::Queue(notifications::listener),
         ),
     ])
+}
+
+/// Every function of a template, built from its registry entry on the given ports.
+#[derive(Default)]
+pub struct Functions {
+    pub http: Vec<(FunctionSpec, axum::Router)>,
+    pub triggers: Vec<(FunctionSpec, Trigger)>,
+    pub listeners: Vec<(FunctionSpec, Listener)>,
+}
+
+impl Functions {
+    /// Builds each function with its template environment. A function without a registry
+    /// entry is an error, never a silent gap.
+    pub fn build(
+        template: &Template,
+        tables: &HashMap<String, Arc<dyn Table>>,
+        buses: &HashMap<String, Arc<dyn Bus>>,
+    ) -> crate::Result<Functions> {
+        let registry = registry();
+        let mut functions = Functions::default();
+        for function in &template.functions {
+            let host = DevHost::new(function.env.clone(), tables.clone(), buses.clone());
+            let handler = registry.get(function.binary.as_str()).ok_or_else(|| {
+                crate::Error::Registry(format!(
+                    "{} ({}) has no local handler",
+                    function.name, function.binary
+                ))
+            })?;
+            let spec = function.clone();
+            match handler {
+                Handler::Http(build) => functions.http.push((spec, build(&host)?)),
+                Handler::Stream(build) => functions.triggers.push((spec, build(&host)?)),
+                Handler::Queue(build) => functions.listeners.push((spec, build(&host)?)),
+            }
+        }
+        Ok(functions)
+    }
 }
