@@ -1,15 +1,15 @@
 //! Fuzzing the decoding of stream records and queue messages: the orders trigger and every
-//! listener, built as the devstack builds them on the embedded backend, get batches that mix
-//! good records with malformed DynamoDB images and message bodies. Nothing panics, every bad
-//! record is a batch item failure, and no good one is.
+//! listener of the template, built as the devstack builds them on the embedded backend, get
+//! batches that mix good records with malformed DynamoDB images and message bodies. A
+//! listener's good messages are the producers' samples of the events it declares, and of
+//! events it does not take, which it ignores. Nothing panics, every bad record is a batch
+//! item failure, and no good one is.
 //!
 //! `BULKHEAD_FUZZ_CASES` sets the number of batches per property (default 512).
 
 use bulkhead::batch::Batch;
-use bulkhead::listener::Listener;
-use bulkhead::trigger::Trigger;
 use devstack::infra::{EmbeddedInfra, Infra};
-use devstack::registry::{Handler, registry};
+use devstack::registry::Functions;
 use devstack::template::Template;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -122,8 +122,9 @@ fn cases() -> u32 {
         .unwrap_or(512)
 }
 
-/// The orders trigger and every listener, on a fresh embedded database.
-fn build() -> (tempfile::TempDir, Trigger, Vec<(String, Listener)>) {
+/// Every function of the template, on a fresh embedded database, and one routed sample of
+/// every event some producer publishes.
+fn build() -> (tempfile::TempDir, Functions, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
     let template = Template::load(&system_tests::template_path()).unwrap();
     let infra = EmbeddedInfra::open(&template, &dir.path().join("fuzz.db")).unwrap();
@@ -137,28 +138,29 @@ fn build() -> (tempfile::TempDir, Trigger, Vec<(String, Listener)>) {
         .iter()
         .map(|b| (b.clone(), infra.bus(b).unwrap()))
         .collect();
-    let registry = registry();
-    let mut trigger = None;
-    let mut listeners = vec![];
-    for function in &template.functions {
-        let host =
-            devstack::host::DevHost::new(function.env.clone(), tables.clone(), buses.clone());
-        match &registry[function.binary.as_str()] {
-            Handler::Stream(build) if function.service == "orders" => {
-                trigger = Some(build(&host).unwrap())
-            }
-            Handler::Queue(build) if function.service != "orders" => {
-                listeners.push((function.name.clone(), build(&host).unwrap()))
-            }
-            _ => {}
+    let functions = Functions::build(&template, &tables, &buses).unwrap();
+    let mut samples = vec![];
+    for (_, trigger) in &functions.triggers {
+        for event in trigger.sample_events().unwrap() {
+            samples.push(json!({
+                "version": "0", "id": "routed", "detail-type": event.event_type,
+                "source": trigger.publishes().source, "account": "000000000000",
+                "time": event.occurred_at, "region": "us-east-1", "resources": [],
+                "detail": event,
+            }));
         }
     }
-    (dir, trigger.unwrap(), listeners)
+    (dir, functions, samples)
 }
 
 #[test]
 fn a_malformed_stream_record_is_the_batch_item_failure_at_its_place() {
-    let (_dir, trigger, _) = build();
+    let (_dir, functions, _) = build();
+    let (_, trigger) = functions
+        .triggers
+        .into_iter()
+        .find(|(f, _)| f.service == "orders")
+        .expect("the orders trigger, whose records the workload generator makes");
     let trigger = Arc::new(trigger);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut runner = runner();
@@ -211,7 +213,10 @@ enum BadMessage {
     NotAnObject(Value),
     NoDetail,
     VersionIsText(String),
-    StateWithout(&'static str),
+    /// The public state is not an object: no tolerant reader can read it.
+    StateIsNot(Value),
+    /// The entry's detail-type names another event than its detail.
+    Mislabelled,
     /// The SQS record itself does not decode: its body is not a string.
     BodyIsNumber(i64),
     NoBody,
@@ -231,15 +236,26 @@ fn bad_message() -> impl Strategy<Value = BadMessage> {
         .prop_map(BadMessage::NotAnObject),
         Just(BadMessage::NoDetail),
         "\\PC{0,12}".prop_map(BadMessage::VersionIsText),
-        prop::sample::select(vec!["status", "lines", "placedAt"])
-            .prop_map(BadMessage::StateWithout),
+        prop_oneof![
+            any::<i64>().prop_map(|n| json!(n)),
+            Just(json!([1, 2])),
+            "\\PC{0,10}".prop_map(|s| json!(s)),
+        ]
+        .prop_map(BadMessage::StateIsNot),
+        Just(BadMessage::Mislabelled),
         any::<i64>().prop_map(BadMessage::BodyIsNumber),
         Just(BadMessage::NoBody),
     ]
 }
 
-fn message(index: usize, order: u64, bad: Option<&BadMessage>) -> Value {
-    let mut event = bench::routed_order_event(order, 1, "PLACED");
+/// A message carrying `event` as a fresh aggregate, broken as `bad` says.
+fn message(index: usize, fresh: u64, event: &Value, bad: Option<&BadMessage>) -> Value {
+    let mut event = event.clone();
+    let id = format!("fuzz-{fresh}");
+    event["detail"]["aggregate"]["id"] = json!(id);
+    if event["detail"]["state"].get("id").is_some() {
+        event["detail"]["state"]["id"] = json!(id);
+    }
     let mut body = Some(event.to_string());
     let mut raw_body = None;
     match bad {
@@ -254,11 +270,12 @@ fn message(index: usize, order: u64, bad: Option<&BadMessage>) -> Value {
             event["detail"]["aggregate"]["version"] = json!(text);
             body = Some(event.to_string());
         }
-        Some(BadMessage::StateWithout(field)) => {
-            event["detail"]["state"]
-                .as_object_mut()
-                .unwrap()
-                .remove(*field);
+        Some(BadMessage::StateIsNot(value)) => {
+            event["detail"]["state"] = value.clone();
+            body = Some(event.to_string());
+        }
+        Some(BadMessage::Mislabelled) => {
+            event["detail"]["type"] = json!("SomethingElseHappened");
             body = Some(event.to_string());
         }
         Some(BadMessage::BodyIsNumber(n)) => raw_body = Some(json!(n)),
@@ -276,34 +293,63 @@ fn message(index: usize, order: u64, bad: Option<&BadMessage>) -> Value {
     })
 }
 
+/// Every listener of the template gets batches of the events it takes, some broken, and
+/// events it does not take: each broken one fails alone, and nothing else fails.
 #[test]
 fn every_malformed_message_fails_alone_in_every_listener() {
-    let (_dir, _, listeners) = build();
-    assert_eq!(listeners.len(), 3, "tracking, fulfillment and sales");
-    let listeners = Arc::new(listeners);
+    let (_dir, functions, samples) = build();
+    assert!(!functions.listeners.is_empty());
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut runner = runner();
-    let batch = (
-        any::<u32>(),
-        prop::collection::vec(prop::option::weighted(0.3, bad_message()), 1..10),
-    );
-    runner
-        .run(&batch, |(base, bads)| {
-            // Fresh orders in each case, so that every good message is news to every view.
-            let base = u64::from(base) * 16;
-            let records: Vec<Value> = bads
-                .iter()
-                .enumerate()
-                .map(|(i, bad)| message(i, base + i as u64, bad.as_ref()))
-                .collect();
-            let bad_ids: BTreeSet<String> = bads
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.is_some())
-                .map(|(i, _)| format!("m-{i}"))
-                .collect();
-            let text = json!({ "Records": records }).to_string();
-            for (name, listener) in listeners.iter() {
+    for (function, listener) in functions.listeners {
+        let (taken, foreign): (Vec<Value>, Vec<Value>) = samples.iter().cloned().partition(|e| {
+            listener.takes(
+                e["source"].as_str().unwrap(),
+                e["detail-type"].as_str().unwrap(),
+            )
+        });
+        assert!(
+            !taken.is_empty(),
+            "{} takes some published event",
+            function.name
+        );
+        let listener = Arc::new(listener);
+        let mut runner = runner();
+        let batch = (
+            any::<u32>(),
+            prop::collection::vec(
+                (
+                    any::<prop::sample::Index>(),
+                    any::<bool>(),
+                    prop::option::weighted(0.3, bad_message()),
+                ),
+                1..10,
+            ),
+        );
+        runner
+            .run(&batch, |(base, messages)| {
+                // Fresh aggregates in each case, so that every good message is news to the view.
+                let base = u64::from(base) * 16;
+                let mut bad_ids = BTreeSet::new();
+                let records: Vec<Value> = messages
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (pick, other, bad))| {
+                        // An event it does not take is never a failure, unless broken.
+                        let pool = if *other && !foreign.is_empty() {
+                            &foreign
+                        } else {
+                            &taken
+                        };
+                        let breaks = bad.as_ref().filter(|b| {
+                            std::ptr::eq(pool, &taken) || !matches!(b, BadMessage::StateIsNot(_))
+                        });
+                        if breaks.is_some() {
+                            bad_ids.insert(format!("m-{i}"));
+                        }
+                        message(i, base + i as u64, &pool[pick.index(pool.len())], breaks)
+                    })
+                    .collect();
+                let text = json!({ "Records": records }).to_string();
                 let batch = Batch::from_json(&text).expect("a batch decodes whatever its records");
                 let listener = listener.clone();
                 let response = runtime
@@ -316,9 +362,9 @@ fn every_malformed_message_fails_alone_in_every_listener() {
                     .iter()
                     .map(|f| f.item_identifier.clone())
                     .collect();
-                prop_assert_eq!(&failed, &bad_ids, "{}", name);
-            }
-            Ok(())
-        })
-        .unwrap();
+                prop_assert_eq!(&failed, &bad_ids, "{}", function.name);
+                Ok(())
+            })
+            .unwrap();
+    }
 }

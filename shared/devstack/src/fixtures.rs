@@ -52,7 +52,10 @@ pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap
     let functions = Functions::build(template, &tables, &buses)?;
     let mut fixtures = BTreeMap::new();
     for (function, trigger) in &functions.triggers {
-        let mapping = function.streams.first().ok_or_else(|| problem(&function.name))?;
+        let mapping = function
+            .streams
+            .first()
+            .ok_or_else(|| problem(&function.name))?;
         for history in trigger.sample_histories()? {
             for item in history {
                 tables[&mapping.table]
@@ -61,24 +64,40 @@ pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap
             }
         }
         let mut feed = infra.change_feed(&format!("fixtures/{}", function.name), &mapping.table)?;
-        let mut records: Vec<Value> = feed.read(1000).await?.into_iter().map(|r| r.record).collect();
+        let mut records: Vec<Value> = feed
+            .read(1000)
+            .await?
+            .into_iter()
+            .map(|r| r.record)
+            .collect();
         let poison = format!("{}", u64::MAX);
-        records.push(json!({ "eventID": "poison", "eventName": "INSERT", "awsRegion": REGION,
+        records.push(
+            json!({ "eventID": "poison", "eventName": "INSERT", "awsRegion": REGION,
             "dynamodb": { "Keys": {}, "NewImage": { "pk": { "NOT-A-TYPE": "x" } },
-                          "SequenceNumber": poison, "SizeBytes": 1 } }));
+                          "SequenceNumber": poison, "SizeBytes": 1 } }),
+        );
         let event = json!({ "Records": records });
         let response = trigger
             .handle_batch(Batch::from_json(&event.to_string())?, None)
             .await;
         let expect = json!({ "batchItemFailures": [{ "itemIdentifier": poison }] });
-        fixtures.insert(function.name.clone(), checked(function, event, expect, &response)?);
+        fixtures.insert(
+            function.name.clone(),
+            checked(function, event, expect, &response)?,
+        );
     }
     for (function, listener) in &functions.listeners {
-        let mapping = function.queues.first().ok_or_else(|| problem(&function.name))?;
+        let mapping = function
+            .queues
+            .first()
+            .ok_or_else(|| problem(&function.name))?;
         let queue = infra.queue(&template.queues[&mapping.queue])?;
         let mut messages = queue.receive(1000, 60_000).await?;
         if messages.is_empty() {
-            return Err(problem(format!("no sample event reaches {}", function.name)));
+            return Err(problem(format!(
+                "no sample event reaches {}",
+                function.name
+            )));
         }
         let mut poison = messages[0].clone();
         poison.id = "not-an-event".into();
@@ -91,7 +110,10 @@ pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap
             .handle_batch(Batch::from_json(&event.to_string())?)
             .await;
         let expect = json!({ "batchItemFailures": [{ "itemIdentifier": "not-an-event" }] });
-        fixtures.insert(function.name.clone(), checked(function, event, expect, &response)?);
+        fixtures.insert(
+            function.name.clone(),
+            checked(function, event, expect, &response)?,
+        );
     }
     for (function, router) in &functions.http {
         let event = api_request(function)?;
@@ -102,7 +124,10 @@ pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap
             .map_err(problem)?;
         let body: Value = serde_json::from_slice(&body).map_err(problem)?;
         if status >= 500 {
-            return Err(problem(format!("{} answered {status}: {body}", function.name)));
+            return Err(problem(format!(
+                "{} answered {status}: {body}",
+                function.name
+            )));
         }
         let expect = json!({ "statusCode": status, "body": body });
         fixtures.insert(function.name.clone(), Fixture { event, expect });
