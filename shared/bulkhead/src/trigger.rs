@@ -5,6 +5,9 @@
 //! failure; Lambda then retries from it, so order within a key is kept. Records after it
 //! are not published in this invocation.
 
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
 use crate::batch::{Batch, Record};
 use crate::bus::{Bus, BusEntry, chunk};
 use crate::event::PublicEvent;
@@ -288,7 +291,7 @@ fn jitter(delay: Duration) -> Duration {
 mod tests {
     use super::*;
     use crate::bus::embedded::{EmbeddedBus, Rule};
-    use crate::embedded::Database;
+    use crate::store::embedded::Database;
     use crate::event::AggregateRef;
     use crate::store::{Key, to_item};
     use serde_json::json;
