@@ -58,7 +58,10 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = moto.child.try_wait().unwrap() {
-                panic!("moto exited ({status}) before it listened:\n{}", moto.tail());
+                panic!(
+                    "moto exited ({status}) before it listened:\n{}",
+                    moto.tail()
+                );
             }
             if Instant::now() > deadline {
                 panic!("moto did not listen within 30 s:\n{}", moto.tail());

@@ -291,7 +291,7 @@ fn jitter(delay: Duration) -> Duration {
 mod tests {
     use super::*;
     use crate::bus::embedded::{EmbeddedBus, Rule};
-    use crate::store::embedded::Database;
+    use crate::embedded::Database;
     use crate::event::AggregateRef;
     use crate::store::{Key, to_item};
     use serde_json::json;
