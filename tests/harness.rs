@@ -14,10 +14,14 @@ pub const SECRET: &str = "system-test-secret";
 /// A moto server of this test's own, on a free port: each test starts from nothing.
 pub struct Moto {
     child: std::process::Child,
+    /// moto's stdout and stderr, shown when it cannot start.
+    log: tempfile::NamedTempFile,
     pub url: String,
 }
 
 impl Moto {
+    /// Starts moto and waits until it listens. When it exits first, or does not listen
+    /// within 30 s, panics with the last lines moto wrote.
     pub fn start() -> Moto {
         let here = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = std::env::var("MOTO_PYTHON")
@@ -28,11 +32,17 @@ impl Moto {
             .local_addr()
             .unwrap()
             .port();
+        let log = tempfile::Builder::new()
+            .prefix("moto-")
+            .suffix(".log")
+            .tempfile()
+            .unwrap();
+        let output = || std::process::Stdio::from(log.as_file().try_clone().unwrap());
         let child = std::process::Command::new(&python)
             .arg(here.join("moto_server.py"))
             .args(["127.0.0.1", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(output())
+            .stderr(output())
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
@@ -40,15 +50,32 @@ impl Moto {
                     python.display()
                 )
             });
+        let mut moto = Moto {
+            child,
+            log,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start");
+            if let Some(status) = moto.child.try_wait().unwrap() {
+                panic!(
+                    "moto exited ({status}) before it listened:\n{}",
+                    moto.tail()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!("moto did not listen within 30 s:\n{}", moto.tail());
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
+        moto
+    }
+
+    /// The last lines moto wrote to its stdout and stderr.
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 }
 

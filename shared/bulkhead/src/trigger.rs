@@ -5,6 +5,9 @@
 //! failure; Lambda then retries from it, so order within a key is kept. Records after it
 //! are not published in this invocation.
 
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
 use crate::batch::{Batch, Record};
 use crate::bus::{Bus, BusEntry, chunk};
 use crate::event::{EventSet, PublicEvent};

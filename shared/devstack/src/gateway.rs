@@ -1,16 +1,16 @@
 //! The HTTP front: API Gateway's routing and JWT authorizer, then each request as an
 //! API Gateway HTTP API (v2) event into the function's `lambda_http` adapter, exactly the
-//! path it takes in Lambda. Also the devstack's own endpoints under `/_devstack/`.
+//! path it takes in Lambda. The devstack's own endpoints are in [`crate::admin`].
 
+use crate::admin::{Admin, StreamConsumer};
 use crate::auth::Auth;
 use crate::faults::Faults;
-use crate::infra::{ARCHIVE, Infra};
-use crate::pollers::Progress;
-use crate::template::{QueueSpec, Template};
+use crate::infra::Infra;
+use crate::template::Template;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use bulkhead::http::Problem;
@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 /// API Gateway's payload limit.
-const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+pub(crate) const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
 struct GatewayRoute {
     method: String,
@@ -57,22 +57,12 @@ impl GatewayRoute {
     }
 }
 
-/// A stream poller, as the status sees it.
-pub struct StreamConsumer {
-    pub name: String,
-    pub table: String,
-    pub progress: Arc<Progress>,
-}
-
 pub struct Gateway {
     routes: Vec<GatewayRoute>,
     functions: HashMap<String, Router>,
     auth: Auth,
     faults: Arc<Faults>,
-    infra: Arc<dyn Infra>,
-    queues: BTreeMap<String, QueueSpec>,
-    streams: Vec<StreamConsumer>,
-    tables: Vec<String>,
+    admin: Admin,
 }
 
 impl Gateway {
@@ -109,11 +99,8 @@ impl Gateway {
             routes,
             functions,
             auth,
+            admin: Admin::new(template, faults.clone(), infra, streams),
             faults,
-            infra,
-            queues: template.queues.clone(),
-            streams,
-            tables: template.tables.keys().cloned().collect(),
         }
     }
 
@@ -128,79 +115,12 @@ impl Gateway {
             }
         })
     }
-
-    /// Queue depths, stream lags and what is down: what a test waits on to drain.
-    pub async fn status(&self) -> bulkhead::Result<Value> {
-        let mut queues = Map::new();
-        for q in self.queues.keys() {
-            queues.insert(q.clone(), serde_json::to_value(self.infra.depth(q).await?)?);
-        }
-        let mut streams = Map::new();
-        for consumer in &self.streams {
-            let lag = match self
-                .infra
-                .stream_lag(&consumer.name, &consumer.table)
-                .await?
-            {
-                Some(lag) => lag,
-                None => i64::from(!consumer.progress.caught_up().await),
-            };
-            streams.insert(consumer.name.clone(), json!({ "lag": lag }));
-        }
-        Ok(json!({
-            "down": self.faults.down(),
-            "faults": self.faults.plan(),
-            "injected": self.faults.injected(),
-            "queues": queues,
-            "streams": streams,
-        }))
-    }
-
-    /// Moves every message of a dead-letter queue back to the queue it came from, as SQS's
-    /// dead-letter queue redrive does. Answers how many moved.
-    async fn redrive(&self, dlq: &str) -> Result<usize, Problem> {
-        let (Some(spec), Some(source)) = (
-            self.queues.get(dlq),
-            self.queues.values().find(|q| {
-                q.redrive
-                    .as_ref()
-                    .is_some_and(|r| r.dead_letter_queue == dlq)
-            }),
-        ) else {
-            return Err(Problem::new(
-                StatusCode::NOT_FOUND,
-                "no-dead-letter-queue",
-                format!("{dlq} is not any queue's dead-letter queue"),
-            ));
-        };
-        let dead = self.infra.queue(spec)?;
-        let mut moved = 0;
-        loop {
-            let messages = dead.receive(10, 30_000).await?;
-            if messages.is_empty() {
-                return Ok(moved);
-            }
-            for message in &messages {
-                self.infra.send(&source.name, message.body.clone()).await?;
-            }
-            dead.delete(&messages).await?;
-            moved += messages.len();
-        }
-    }
 }
-
-/// The API's OpenAPI document, served unauthenticated at `GET /openapi.json`.
-const OPENAPI: &str = include_str!("../../../openapi.json");
 
 async fn handle(gateway: Arc<Gateway>, request: Request) -> Response {
     let path = request.uri().path().to_string();
-    if path == "/openapi.json" && request.method() == Method::GET {
-        return ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response();
-    }
-    if let Some(admin) = path.strip_prefix("/_devstack/") {
-        return devstack_endpoint(&gateway, admin.to_string(), request)
-            .await
-            .unwrap_or_else(|p| p.into_response());
+    if Admin::serves(request.method(), &path) {
+        return gateway.admin.handle(request).await;
     }
     let method = request.method().as_str().to_string();
     let Some((route, params)) = gateway
@@ -357,57 +277,6 @@ fn percent_decode(text: &str) -> String {
     percent_encoding::percent_decode_str(text)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-/// The devstack's own endpoints.
-async fn devstack_endpoint(
-    gateway: &Gateway,
-    path: String,
-    request: Request,
-) -> Result<Response, Problem> {
-    let method = request.method().clone();
-    let segments: Vec<&str> = path.split('/').collect();
-    let body = axum::body::to_bytes(request.into_body(), MAX_PAYLOAD)
-        .await
-        .map_err(|_| Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "too large"))?;
-    let ok = |v: Value| Ok(axum::Json(v).into_response());
-    match (method, segments.as_slice()) {
-        (Method::GET, ["status"]) => ok(gateway.status().await?),
-        (Method::PUT, ["faults"]) | (Method::POST, ["faults"]) => {
-            let plan: crate::faults::Plan = bulkhead::http::parse_json(&body)?;
-            plan.validate().map_err(|e| {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fault-plan", e)
-            })?;
-            gateway.faults.set(plan);
-            ok(gateway.status().await?)
-        }
-        (Method::GET, ["archives", ARCHIVE, "events"]) => {
-            ok(json!(gateway.infra.archived().await?))
-        }
-        (Method::GET, ["queues", queue, "messages"]) if gateway.queues.contains_key(*queue) => {
-            ok(json!(gateway.infra.peek(queue).await?))
-        }
-        (Method::POST, ["queues", queue, "messages"]) if gateway.queues.contains_key(*queue) => {
-            gateway
-                .infra
-                .send(queue, String::from_utf8_lossy(&body).into_owned())
-                .await?;
-            Ok(StatusCode::ACCEPTED.into_response())
-        }
-        (Method::POST, ["queues", dlq, "redrive"]) => ok(json!({
-            "moved": gateway.redrive(dlq).await?,
-        })),
-        (Method::PUT, ["tables", table, "items"]) if gateway.tables.iter().any(|t| t == table) => {
-            let item: bulkhead::store::Item = bulkhead::http::parse_json(&body)?;
-            gateway.infra.put_raw(table, item).await?;
-            Ok(StatusCode::NO_CONTENT.into_response())
-        }
-        _ => Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "no-route",
-            format!("no devstack endpoint /_devstack/{path}"),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! Lambda's event source mappings do, and serves the HTTP API the way API Gateway does.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -192,7 +193,7 @@ pub async fn start(config: Config) -> Result<Running> {
                 &config,
             );
             tasks.push(task);
-            streams.push(gateway::StreamConsumer {
+            streams.push(admin::StreamConsumer {
                 name: consumer,
                 table: mapping.table.clone(),
                 progress,

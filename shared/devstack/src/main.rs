@@ -54,7 +54,7 @@ enum Command {
     Token {
         #[arg(long)]
         sub: String,
-        /// A Cognito group such as customer, staff or merchandiser; repeat for several.
+        /// A Cognito group: customer, staff, merchandiser or marketing; repeat for several.
         #[arg(long)]
         role: Vec<String>,
         /// Lifetime in seconds.

@@ -1,8 +1,16 @@
 //! The bus port on the embedded database: rules match with `quamina`, which implements
 //! EventBridge patterns, and matched events go to their target queues in one transaction.
+//!
+//! What the bus delivers to lives beside it: [`queues`] (SQS's messages, visibility and
+//! redrive) and [`archive`] (every accepted event).
+
+pub(crate) mod archive;
+pub(crate) mod queues;
+
+pub use queues::{Message, QueueDepth, Redrive};
 
 use super::{Bus, BusEntry, EntryFailure, MAX_ENTRIES, MAX_REQUEST_BYTES};
-use crate::embedded::Database;
+use crate::store::embedded::Database;
 use crate::{Error, Result};
 use async_trait::async_trait;
 use quamina::Quamina;

@@ -1,8 +1,30 @@
-//! The table port on the embedded database.
+//! The table port on the embedded backend.
+//!
+//! The embedded backend is one SQLite [`Database`] that holds every table, each table's
+//! change feed, stream checkpoints, queues and the bus archive. Each part sits beside the
+//! port it serves, one concept a file:
+//!
+//! - `store/embedded/database.rs`: the connection, the schema (each part brings its own
+//!   tables) and the wake-up signals of streams and queues.
+//! - `store/embedded/items.rs`: tables: items by key, secondary index entries, queries,
+//!   conditional writes and TTL expiry. This file: [`EmbeddedTable`], the [`Table`] port on it.
+//! - `trigger/embedded.rs`: what triggers read, each table's change feed, appended in the
+//!   same transaction as the write it records, and stream consumers' checkpoints.
+//! - `bus/embedded.rs`: the [`Bus`](crate::bus::Bus) port; beside it `bus/embedded/queues.rs`
+//!   (messages, visibility deadlines, redrive) and `bus/embedded/archive.rs`.
+//!
+//! Every part adds its methods to [`Database`], so that a caller holds one handle;
+//! `bulkhead::embedded` re-exports the types callers name.
+
+mod database;
+mod items;
+
+pub use database::Database;
+pub(crate) use database::{from_json, to_json};
+pub use items::TableSpec;
 
 use super::{Item, Key, Page, Query, Table, Write};
 use crate::Result;
-use crate::embedded::{Database, TableSpec};
 use async_trait::async_trait;
 use std::sync::Arc;
 

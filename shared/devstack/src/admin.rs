@@ -1,0 +1,176 @@
+//! The devstack's own endpoints, beside the API it emulates: `GET /openapi.json` and
+//! `/_devstack/*` (status, faults, queues, dead-letter redrive, raw table writes and the
+//! archive), for tests and curiosity. They need no token.
+
+use crate::faults::Faults;
+use crate::gateway::MAX_PAYLOAD;
+use crate::infra::{ARCHIVE, Infra};
+use crate::pollers::Progress;
+use crate::template::{QueueSpec, Template};
+use axum::extract::Request;
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bulkhead::http::Problem;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The API's OpenAPI document, served unauthenticated at `GET /openapi.json`.
+const OPENAPI: &str = include_str!("../../../openapi.json");
+
+/// A stream poller, as the status sees it.
+pub struct StreamConsumer {
+    pub name: String,
+    pub table: String,
+    pub progress: Arc<Progress>,
+}
+
+/// What the devstack's own endpoints see of it.
+pub struct Admin {
+    faults: Arc<Faults>,
+    infra: Arc<dyn Infra>,
+    queues: BTreeMap<String, QueueSpec>,
+    streams: Vec<StreamConsumer>,
+    tables: Vec<String>,
+}
+
+impl Admin {
+    pub fn new(
+        template: &Template,
+        faults: Arc<Faults>,
+        infra: Arc<dyn Infra>,
+        streams: Vec<StreamConsumer>,
+    ) -> Self {
+        Admin {
+            faults,
+            infra,
+            queues: template.queues.clone(),
+            streams,
+            tables: template.tables.keys().cloned().collect(),
+        }
+    }
+
+    /// Whether a request is for the devstack itself rather than for the API.
+    pub fn serves(method: &Method, path: &str) -> bool {
+        (method == Method::GET && path == "/openapi.json") || path.starts_with("/_devstack/")
+    }
+
+    /// Answers a request that [`Admin::serves`].
+    pub async fn handle(&self, request: Request) -> Response {
+        let path = request.uri().path().to_string();
+        match path.strip_prefix("/_devstack/") {
+            Some(own) => self
+                .endpoint(own, request)
+                .await
+                .unwrap_or_else(|p| p.into_response()),
+            None => ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response(),
+        }
+    }
+
+    /// Queue depths, stream lags and what is down: what a test waits on to drain.
+    pub async fn status(&self) -> bulkhead::Result<Value> {
+        let mut queues = Map::new();
+        for q in self.queues.keys() {
+            queues.insert(q.clone(), serde_json::to_value(self.infra.depth(q).await?)?);
+        }
+        let mut streams = Map::new();
+        for consumer in &self.streams {
+            let lag = match self
+                .infra
+                .stream_lag(&consumer.name, &consumer.table)
+                .await?
+            {
+                Some(lag) => lag,
+                None => i64::from(!consumer.progress.caught_up().await),
+            };
+            streams.insert(consumer.name.clone(), json!({ "lag": lag }));
+        }
+        Ok(json!({
+            "down": self.faults.down(),
+            "faults": self.faults.plan(),
+            "injected": self.faults.injected(),
+            "queues": queues,
+            "streams": streams,
+        }))
+    }
+
+    /// Moves every message of a dead-letter queue back to the queue it came from, as SQS's
+    /// dead-letter queue redrive does. Answers how many moved.
+    async fn redrive(&self, dlq: &str) -> Result<usize, Problem> {
+        let (Some(spec), Some(source)) = (
+            self.queues.get(dlq),
+            self.queues.values().find(|q| {
+                q.redrive
+                    .as_ref()
+                    .is_some_and(|r| r.dead_letter_queue == dlq)
+            }),
+        ) else {
+            return Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no-dead-letter-queue",
+                format!("{dlq} is not any queue's dead-letter queue"),
+            ));
+        };
+        let dead = self.infra.queue(spec)?;
+        let mut moved = 0;
+        loop {
+            let messages = dead.receive(10, 30_000).await?;
+            if messages.is_empty() {
+                return Ok(moved);
+            }
+            for message in &messages {
+                self.infra.send(&source.name, message.body.clone()).await?;
+            }
+            dead.delete(&messages).await?;
+            moved += messages.len();
+        }
+    }
+
+    /// `/_devstack/{path}`.
+    async fn endpoint(&self, path: &str, request: Request) -> Result<Response, Problem> {
+        let method = request.method().clone();
+        let segments: Vec<&str> = path.split('/').collect();
+        let body = axum::body::to_bytes(request.into_body(), MAX_PAYLOAD)
+            .await
+            .map_err(|_| {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "too large")
+            })?;
+        let ok = |v: Value| Ok(axum::Json(v).into_response());
+        match (method, segments.as_slice()) {
+            (Method::GET, ["status"]) => ok(self.status().await?),
+            (Method::PUT, ["faults"]) | (Method::POST, ["faults"]) => {
+                let plan: crate::faults::Plan = bulkhead::http::parse_json(&body)?;
+                plan.validate().map_err(|e| {
+                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-fault-plan", e)
+                })?;
+                self.faults.set(plan);
+                ok(self.status().await?)
+            }
+            (Method::GET, ["archives", ARCHIVE, "events"]) => {
+                ok(json!(self.infra.archived().await?))
+            }
+            (Method::GET, ["queues", queue, "messages"]) if self.queues.contains_key(*queue) => {
+                ok(json!(self.infra.peek(queue).await?))
+            }
+            (Method::POST, ["queues", queue, "messages"]) if self.queues.contains_key(*queue) => {
+                self.infra
+                    .send(queue, String::from_utf8_lossy(&body).into_owned())
+                    .await?;
+                Ok(StatusCode::ACCEPTED.into_response())
+            }
+            (Method::POST, ["queues", dlq, "redrive"]) => ok(json!({
+                "moved": self.redrive(dlq).await?,
+            })),
+            (Method::PUT, ["tables", table, "items"]) if self.tables.iter().any(|t| t == table) => {
+                let item: bulkhead::store::Item = bulkhead::http::parse_json(&body)?;
+                self.infra.put_raw(table, item).await?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            }
+            _ => Err(Problem::new(
+                StatusCode::NOT_FOUND,
+                "no-route",
+                format!("no devstack endpoint /_devstack/{path}"),
+            )),
+        }
+    }
+}
