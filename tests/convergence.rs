@@ -255,8 +255,8 @@ async fn run(commands: Vec<Command>, first: Value, second: Value, switch_at: usi
         }
     }
     stack.drain().await;
-    for dlq in ["OrdersStreamDLQ", "CatalogStreamDLQ"] {
-        assert_eq!(stack.queue(dlq).await, Vec::<Value>::new(), "{dlq}");
+    for dlq in stream_dead_letter_queues() {
+        assert_eq!(stack.queue(&dlq).await, Vec::<Value>::new(), "{dlq}");
     }
 
     let events = check_views(&stack, &orders, &tokens, &staff).await;

@@ -93,6 +93,49 @@ pub fn on_moto() -> bool {
 }
 
 /// The repository's template.
+/// The dead-letter queues of the listeners that take this event, as they declare.
+pub fn dead_letter_queues_taking(source: &str, detail_type: &str) -> Vec<String> {
+    use devstack::infra::Infra;
+    let template = devstack::template::Template::load(&template_path()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let infra =
+        devstack::infra::EmbeddedInfra::open(&template, &dir.path().join("scratch.db")).unwrap();
+    let tables = template
+        .tables
+        .keys()
+        .map(|t| (t.clone(), infra.table(t).unwrap()))
+        .collect();
+    let buses = template
+        .buses
+        .iter()
+        .map(|b| (b.clone(), infra.bus(b).unwrap()))
+        .collect();
+    let functions = devstack::registry::Functions::build(&template, &tables, &buses).unwrap();
+    let mut queues: Vec<String> = functions
+        .listeners
+        .iter()
+        .filter(|(_, listener)| listener.takes(source, detail_type))
+        .flat_map(|(function, _)| &function.queues)
+        .filter_map(|mapping| template.queues[&mapping.queue].redrive.as_ref())
+        .map(|redrive| redrive.dead_letter_queue.clone())
+        .collect();
+    queues.sort();
+    queues
+}
+
+/// The on-failure queues of the template's stream mappings.
+pub fn stream_dead_letter_queues() -> Vec<String> {
+    let template = devstack::template::Template::load(&template_path()).unwrap();
+    let mut queues: Vec<String> = template
+        .functions
+        .iter()
+        .flat_map(|f| &f.streams)
+        .filter_map(|mapping| mapping.on_failure.clone())
+        .collect();
+    queues.sort();
+    queues
+}
+
 pub fn template_path() -> PathBuf {
     template()
 }

@@ -193,14 +193,19 @@ async fn a_message_that_kept_failing_is_applied_once_redriven_from_its_dlq() {
         .get(&format!("/tracking/orders/{id}"), &carl)
         .await
         .problem(404, None);
-    for dlq in ["TrackingDLQ", "FulfillmentDLQ", "SalesDLQ"] {
+    let dlqs = dead_letter_queues_taking("bulkhead.orders", "OrderPlaced");
+    assert!(
+        dlqs.len() >= 3,
+        "tracking, fulfillment and sales at least: {dlqs:?}"
+    );
+    for dlq in &dlqs {
         let dead = stack.queue(dlq).await;
         assert_eq!(dead.len(), 1, "{dlq}: {dead:?}");
         assert_eq!(dead[0]["detail"]["aggregate"]["id"], id.as_str());
     }
 
     stack.set_faults(json!({})).await;
-    for dlq in ["TrackingDLQ", "FulfillmentDLQ", "SalesDLQ"] {
+    for dlq in &dlqs {
         let moved = stack
             .send(
                 Method::POST,

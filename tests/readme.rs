@@ -212,10 +212,7 @@ fn a_missing_or_extra_row_is_caught() {
                 "| `GET /products/{sku}` | any | twice |",
             ),
         ),
-        (
-            check_down,
-            text.replacen("`sales`, ", "", 1),
-        ),
+        (check_down, text.replacen("`sales`, ", "", 1)),
         (
             check_down,
             text.replace(") or `bus`", ", `billing`) or `bus`"),
