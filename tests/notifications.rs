@@ -158,17 +158,36 @@ async fn the_inbox_answers_and_fills_while_orders_is_down() {
         .order("dan", json!([{"sku": "A1", "quantity": 1}]))
         .await;
     let dan = stack.token("dan", &["customer"]);
+    // The event waits in notifications' own queue while notifications is down...
+    stack.set_down(&["notifications"]).await;
     stack
         .post(&format!("/orders/{id}/cancel"), &dan, json!({}))
         .await
         .expect(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = stack.status().await;
+        if status["queues"]["NotificationsQueue"]["visible"] == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // ...and is applied, and read, with orders down.
     stack.set_down(&["orders"]).await;
     stack
         .get(&format!("/orders/{id}"), &dan)
         .await
         .problem(503, Some("service-down"));
-    stack.drain().await;
-    let messages = inbox(&stack, &dan).await;
+    // (Not `drain`: a down service's stream is not polled, so it never reads caught up.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let messages = loop {
+        let messages = inbox(&stack, &dan).await;
+        if !messages.is_empty() || std::time::Instant::now() > deadline {
+            break messages;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["kind"], "cancelled");
 }
