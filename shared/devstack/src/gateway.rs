@@ -73,6 +73,8 @@ pub struct Gateway {
     queues: BTreeMap<String, QueueSpec>,
     streams: Vec<StreamConsumer>,
     tables: Vec<String>,
+    /// The API's OpenAPI document, served unauthenticated at `GET /openapi.json`.
+    openapi: Bytes,
 }
 
 impl Gateway {
@@ -114,6 +116,7 @@ impl Gateway {
             queues: template.queues.clone(),
             streams,
             tables: template.tables.keys().cloned().collect(),
+            openapi: Bytes::from(crate::openapi::text()),
         }
     }
 
@@ -189,13 +192,11 @@ impl Gateway {
     }
 }
 
-/// The API's OpenAPI document, served unauthenticated at `GET /openapi.json`.
-const OPENAPI: &str = include_str!("../../../openapi.json");
-
 async fn handle(gateway: Arc<Gateway>, request: Request) -> Response {
     let path = request.uri().path().to_string();
     if path == "/openapi.json" && request.method() == Method::GET {
-        return ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response();
+        let document = gateway.openapi.clone();
+        return ([(header::CONTENT_TYPE, "application/json")], document).into_response();
     }
     if let Some(admin) = path.strip_prefix("/_devstack/") {
         return devstack_endpoint(&gateway, admin.to_string(), request)

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod gateway;
 pub mod host;
 pub mod infra;
+pub mod openapi;
 pub mod pollers;
 pub mod registry;
 pub mod template;
@@ -187,7 +188,7 @@ pub async fn start(config: Config) -> Result<Running> {
             ))
         })?;
         match handler {
-            registry::Handler::Http(build) => {
+            registry::Handler::Http(build, _) => {
                 http.insert(function.name.clone(), build(&host)?);
             }
             registry::Handler::Stream(build) => {
