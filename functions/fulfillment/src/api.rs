@@ -55,12 +55,21 @@ pub(crate) fn status_schema() -> Object {
         .build()
 }
 
+/// The `status` of the work queue: which orders, `PLACED` by default.
+fn status_param() -> Object {
+    ObjectBuilder::from(status_schema())
+        .description(Some(
+            "Which orders (default `PLACED`); else 400 `invalid-status`.",
+        ))
+        .default(Some("PLACED".into()))
+        .build()
+}
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
-    /// Which orders (default `PLACED`); else 400 `invalid-status`.
-    #[param(schema_with = status_schema, default = "PLACED")]
+    #[param(schema_with = status_param)]
     status: Option<String>,
     /// Page size, 1 to 100 (default 20); else 400 `invalid-limit` (or `invalid-query` when
     /// not a number).
@@ -76,7 +85,10 @@ struct ListParams {
 struct OrderPath {
     /// The order's id: 1 to 64 of `A-Z a-z 0-9 - _`; anything else answers 400
     /// `invalid-order-id`.
-    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f")]
+    #[param(
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f"
+    )]
     id: String,
 }
 

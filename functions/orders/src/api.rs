@@ -59,7 +59,10 @@ impl From<OrderError> for Problem {
 struct OrderPath {
     /// The order's id (as answered by `POST /orders`, `o-` and 32 hex digits): 1 to 64 of
     /// `A-Z a-z 0-9 - _`; anything else answers 400 `invalid-order-id`.
-    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f")]
+    #[param(
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f"
+    )]
     id: String,
 }
 
@@ -68,7 +71,10 @@ struct OrderPath {
 struct LinePath {
     /// The order's id: 1 to 64 of `A-Z a-z 0-9 - _`; anything else answers 400
     /// `invalid-order-id`.
-    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f")]
+    #[param(
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f"
+    )]
     id: String,
     /// The sku of a line of the order. It is not checked against the id pattern: a sku the
     /// order has no line for answers 404 `line-not-found`.
@@ -135,9 +141,7 @@ fn answer(id: &str) -> impl Fn(Accepted) -> (StatusCode, serde_json::Value) + '_
 /// The order, if this caller may see it: its customer, or staff. Anyone else gets 404.
 fn visible<'a>(current: Option<&'a Order>, caller: &Caller) -> Result<&'a Order, Problem> {
     match current {
-        Some(order) if order.customer_id == caller.sub || caller.has_role(Role::Staff) => {
-            Ok(order)
-        }
+        Some(order) if order.customer_id == caller.sub || caller.has_role(Role::Staff) => Ok(order),
         _ => Err(OrderError::NotFound.into()),
     }
 }
@@ -387,7 +391,10 @@ async fn transition(
             `idempotency-key-reused`."),
     ),
     security(("bearerAuth" = ["customer"])))]
-async fn cancel(context: Context, Path(OrderPath { id }): Path<OrderPath>) -> Result<Answer, Problem> {
+async fn cancel(
+    context: Context,
+    Path(OrderPath { id }): Path<OrderPath>,
+) -> Result<Answer, Problem> {
     transition(context, id, Role::Customer, domain::cancel).await
 }
 
@@ -403,7 +410,10 @@ async fn cancel(context: Context, Path(OrderPath { id }): Path<OrderPath>) -> Re
             `idempotency-key-reused`."),
     ),
     security(("bearerAuth" = ["staff"])))]
-async fn ship(context: Context, Path(OrderPath { id }): Path<OrderPath>) -> Result<Answer, Problem> {
+async fn ship(
+    context: Context,
+    Path(OrderPath { id }): Path<OrderPath>,
+) -> Result<Answer, Problem> {
     transition(context, id, Role::Staff, domain::ship).await
 }
 
@@ -420,6 +430,9 @@ async fn ship(context: Context, Path(OrderPath { id }): Path<OrderPath>) -> Resu
             `order-closed`, `idempotency-key-reused`."),
     ),
     security(("bearerAuth" = ["staff"])))]
-async fn deliver(context: Context, Path(OrderPath { id }): Path<OrderPath>) -> Result<Answer, Problem> {
+async fn deliver(
+    context: Context,
+    Path(OrderPath { id }): Path<OrderPath>,
+) -> Result<Answer, Problem> {
     transition(context, id, Role::Staff, domain::deliver).await
 }

@@ -76,7 +76,10 @@ struct ListParams {
 struct OrderPath {
     /// The order's id: 1 to 64 of `A-Z a-z 0-9 - _`; anything else answers 400
     /// `invalid-order-id`.
-    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f")]
+    #[param(
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f"
+    )]
     id: String,
 }
 

@@ -112,7 +112,10 @@ async fn authorize(State(access): State<Arc<Access>>, request: Request, next: Ne
     } else {
         parts.method.clone()
     };
-    let route = parts.extensions.get::<MatchedPath>().map(MatchedPath::as_str);
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
     let Some(roles) = route.and_then(|r| access.get(&format!("{method} {r}"))) else {
         tracing::error!(?route, %method, "a routed operation without declared access");
         return Problem::internal().into_response();
@@ -205,6 +208,7 @@ pub fn document(fragments: impl IntoIterator<Item = Fragment>) -> Value {
     let shared = shared_components();
     let mut schemas = close_objects(schemas);
     schemas.insert("Problem".into(), shared["schemas"]["Problem"].clone());
+    let schemas = referenced(&Value::Object(paths.clone()), schemas);
     let services: Vec<&str> = tags.iter().filter_map(|t| t["name"].as_str()).collect();
     json!({
         "openapi": "3.1.0",
@@ -252,6 +256,14 @@ fn conventions(mut op: Value) -> Value {
         .into_iter()
         .flatten()
         .any(|r| r[BEARER].as_array().is_some_and(|s| !s.is_empty()));
+    for param in op["parameters"].as_array_mut().into_iter().flatten() {
+        // An optional `Option<T>` parameter is absent, never JSON null.
+        if let Some(types) = param["schema"]["type"].as_array()
+            && let [only] = &types.iter().filter(|t| *t != "null").collect::<Vec<_>>()[..]
+        {
+            param["schema"]["type"] = (*only).clone();
+        }
+    }
     let responses = op["responses"]
         .as_object_mut()
         .expect("an operation has responses");
@@ -320,7 +332,10 @@ fn close_objects(schemas: Map<String, Value>) -> Map<String, Value> {
                     merged["properties"][key] = value.clone();
                 }
                 for required in part["required"].as_array().into_iter().flatten() {
-                    merged["required"].as_array_mut().unwrap().push(required.clone());
+                    merged["required"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(required.clone());
                 }
             }
             if let Some(description) = schema.get("description") {
@@ -336,12 +351,43 @@ fn close_objects(schemas: Map<String, Value>) -> Map<String, Value> {
     out
 }
 
+/// The schemas that `paths` use, directly or through other schemas, and `Problem`.
+fn referenced(paths: &Value, schemas: Map<String, Value>) -> Map<String, Value> {
+    fn walk(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(name) = map
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    out.push(name.to_string());
+                }
+                map.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut pending = vec!["Problem".to_string()];
+    walk(paths, &mut pending);
+    let mut kept = Map::new();
+    while let Some(name) = pending.pop() {
+        if !kept.contains_key(&name)
+            && let Some(schema) = schemas.get(&name)
+        {
+            walk(schema, &mut pending);
+            kept.insert(name, schema.clone());
+        }
+    }
+    kept
+}
+
 /// What every operation shares: the security scheme, the problem, the shared answers.
 fn shared_components() -> Value {
     let roles: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
-    let problem = |description: &str| {
-        json!({ "description": description, "content": problem_content() })
-    };
+    let problem =
+        |description: &str| json!({ "description": description, "content": problem_content() });
     json!({
         "securitySchemes": {
             BEARER: {
@@ -526,10 +572,7 @@ mod tests {
         let ship = &doc["paths"]["/things/{id}"]["post"];
         assert_eq!(ship["tags"], json!(["things"]));
         let statuses: Vec<&String> = ship["responses"].as_object().unwrap().keys().collect();
-        assert_eq!(
-            statuses,
-            ["200", "400", "401", "403", "409", "413", "503"]
-        );
+        assert_eq!(statuses, ["200", "400", "401", "403", "409", "413", "503"]);
         assert_eq!(
             ship["responses"]["409"]["$ref"],
             "#/components/responses/Conflict"

@@ -18,17 +18,29 @@ pub enum Handler {
 
 pub fn registry() -> HashMap<&'static str, Handler> {
     HashMap::from([
-        ("catalog-api", Handler::Http(catalog::api, catalog::api::openapi)),
+        (
+            "catalog-api",
+            Handler::Http(catalog::api, catalog::api::openapi),
+        ),
         ("catalog-trigger", Handler::Stream(catalog::trigger)),
-        ("orders-api", Handler::Http(orders::api, orders::api::openapi)),
+        (
+            "orders-api",
+            Handler::Http(orders::api, orders::api::openapi),
+        ),
         ("orders-trigger", Handler::Stream(orders::trigger)),
         (
             "orders-catalog-listener",
             Handler::Queue(orders::catalog_listener),
         ),
-        ("tracking-api", Handler::Http(tracking::api, tracking::api::openapi)),
+        (
+            "tracking-api",
+            Handler::Http(tracking::api, tracking::api::openapi),
+        ),
         ("tracking-listener", Handler::Queue(tracking::listener)),
-        ("fulfillment-api", Handler::Http(fulfillment::api, fulfillment::api::openapi)),
+        (
+            "fulfillment-api",
+            Handler::Http(fulfillment::api, fulfillment::api::openapi),
+        ),
         (
             "fulfillment-listener",
             Handler::Queue(fulfillment::listener),
