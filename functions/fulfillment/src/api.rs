@@ -55,7 +55,6 @@ pub(crate) fn status_schema() -> Object {
         .build()
 }
 
-/// The `status` of the work queue: which orders, `PLACED` by default.
 fn status_param() -> Object {
     ObjectBuilder::from(status_schema())
         .description(Some(

@@ -367,14 +367,26 @@ pub fn valid_id(kind: &str, id: &str) -> Result<(), Problem> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct VersionQuery {
-    /// Read your writes: wait, polling the view with backoff, until it has this version or a
-    /// newer one. Still behind at the end of the wait: 412 `view-behind` with
-    /// `currentVersion` (0 when the view has not seen it) and `minVersion`. With it, an item
-    /// the caller may not see (or that does not exist) also ends in 412, never 404.
+    #[param(schema_with = min_version_param)]
     pub min_version: Option<u64>,
-    /// How long `minVersion` may wait, in milliseconds. The default, and the ceiling of larger
-    /// values, is the function's `MIN_VERSION_MAX_WAIT_MS` (3000 in template.yaml).
+    #[param(schema_with = max_wait_param)]
     pub max_wait_ms: Option<u64>,
+}
+
+fn min_version_param() -> utoipa::openapi::schema::Object {
+    crate::openapi::unsigned(
+        "Read your writes: wait, polling the view with backoff, until it has this version or \
+         a newer one. Still behind at the end of the wait: 412 `view-behind` with \
+         `currentVersion` (0 when the view has not seen it) and `minVersion`. With it, an item \
+         the caller may not see (or that does not exist) also ends in 412, never 404.",
+    )
+}
+
+fn max_wait_param() -> utoipa::openapi::schema::Object {
+    crate::openapi::unsigned(
+        "How long `minVersion` may wait, in milliseconds. The default, and the ceiling of \
+         larger values, is the function's `MIN_VERSION_MAX_WAIT_MS` (3000 in template.yaml).",
+    )
 }
 
 /// Reads a view item until it has at least `query.min_version`, polling with backoff for

@@ -52,6 +52,18 @@ pub struct CommandHeaders {
     correlation_id: Option<String>,
 }
 
+/// The schema of a `u64` parameter (for `#[param(schema_with = ...)]`): an integer from 0,
+/// without utoipa's `format: int64`, which would cap it at `i64::MAX`, below what the
+/// handler accepts. [`document`] moves the description to the parameter.
+pub fn unsigned(description: &str) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .description(Some(description))
+        .build()
+}
+
 /// Who may call each routed operation, by `METHOD /path`: the roles, any of which will do,
 /// or none for any caller with a valid token.
 type Access = HashMap<String, Vec<Role>>;
@@ -195,7 +207,9 @@ pub fn document(fragments: impl IntoIterator<Item = Fragment>) -> Value {
             if item.get(&method).is_some() {
                 panic!("{} {path} is declared twice", method.to_uppercase());
             }
-            item[&method] = conventions(op);
+            let op = conventions(op);
+            assert!(!has_null(&op), "{} {path}: a null in {op}", method.to_uppercase());
+            item[&method] = op;
         }
         let declared = fragment.doc["components"]["schemas"].as_object().cloned();
         for (name, schema) in declared.into_iter().flatten() {
@@ -244,6 +258,17 @@ pub fn document(fragments: impl IntoIterator<Item = Fragment>) -> Value {
     })
 }
 
+/// Whether `value` holds a JSON null anywhere: OpenAPI has no use for one, and a stray one
+/// (from indexing a missing key) breaks tools.
+fn has_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.values().any(has_null),
+        Value::Array(items) => items.iter().any(has_null),
+        _ => false,
+    }
+}
+
 /// One operation, with the conventions of the module's documentation applied.
 fn conventions(mut op: Value) -> Value {
     let idempotent = op["parameters"]
@@ -257,6 +282,14 @@ fn conventions(mut op: Value) -> Value {
         .flatten()
         .any(|r| r[BEARER].as_array().is_some_and(|s| !s.is_empty()));
     for param in op["parameters"].as_array_mut().into_iter().flatten() {
+        // `schema_with` drops the field's doc comment: its schema carries it instead.
+        if param.get("description").is_none()
+            && let Some(description) = param["schema"]
+                .as_object_mut()
+                .and_then(|s| s.remove("description"))
+        {
+            param["description"] = description;
+        }
         // An optional `Option<T>` parameter is absent, never JSON null.
         if let Some(types) = param["schema"]["type"].as_array()
             && let [only] = &types.iter().filter(|t| *t != "null").collect::<Vec<_>>()[..]
@@ -269,7 +302,7 @@ fn conventions(mut op: Value) -> Value {
         .expect("an operation has responses");
     for (status, response) in responses.iter_mut() {
         if status.starts_with('2') {
-            if let Some(headers) = response["headers"].as_object_mut()
+            if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut)
                 && headers.contains_key("ETag")
             {
                 headers.insert("ETag".into(), reference("headers", "ETag"));
@@ -277,6 +310,17 @@ fn conventions(mut op: Value) -> Value {
             if idempotent {
                 response["headers"]["Idempotent-Replayed"] =
                     reference("headers", "IdempotentReplayed");
+            }
+            // utoipa 5 writes a link's `operationId` as `operation_id` (fixed in utoipa 6).
+            for link in response
+                .get_mut("links")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|links| links.values_mut())
+            {
+                if let Some(id) = link.as_object_mut().and_then(|l| l.remove("operation_id")) {
+                    link["operationId"] = id;
+                }
             }
         } else if response["description"] == "" {
             let name = SHARED_RESPONSES
