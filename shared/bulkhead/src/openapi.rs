@@ -208,7 +208,11 @@ pub fn document(fragments: impl IntoIterator<Item = Fragment>) -> Value {
                 panic!("{} {path} is declared twice", method.to_uppercase());
             }
             let op = conventions(op);
-            assert!(!has_null(&op), "{} {path}: a null in {op}", method.to_uppercase());
+            assert!(
+                !has_null(&op),
+                "{} {path}: a null in {op}",
+                method.to_uppercase()
+            );
             item[&method] = op;
         }
         let declared = fragment.doc["components"]["schemas"].as_object().cloned();
