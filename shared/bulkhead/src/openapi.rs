@@ -614,6 +614,17 @@ mod tests {
         assert_eq!(call("GET", None).await, 401);
     }
 
+    /// A role that is no `Role`.
+    #[utoipa::path(get, path = "/admin", responses((status = 200, description = "Hm.")),
+        security(("bearerAuth" = ["admin"])))]
+    async fn admin() {}
+
+    #[test]
+    #[should_panic(expected = "GET /admin: \"admin\" is not a role")]
+    fn a_declared_role_that_is_no_role_stops_the_router() {
+        let _ = router(OpenApiRouter::default().routes(routes!(admin)), ());
+    }
+
     #[test]
     fn the_document_applies_the_shared_conventions() {
         let doc = document([Fragment::new("things", "Things.", routes())]);
