@@ -2,20 +2,17 @@
 //! customer. Missing, expired and forged tokens answer 401; no role reaches a route that is
 //! not its own; no customer reads or changes another customer's order.
 //!
-//! The routes come from `template.yaml`, so a route added there without a line in `RULES`
-//! (who may call it) fails this test.
+//! The system says most of it: the routes come from `template.yaml`, the roles from
+//! [`Role::ALL`] (one identity per role), and who may call each route from the security
+//! requirement of its operation in the generated OpenAPI document. What no declaration says
+//! is in `ROUTES`: which routes only show the owner's orders, and what a request needs to
+//! get past its parsing. A route of the template missing there fails the test.
 
+use bulkhead::http::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use system_tests::*;
-
-const CUSTOMER: &str = "customer";
-const STAFF: &str = "staff";
-const MERCHANDISER: &str = "merchandiser";
-const MARKETING: &str = "marketing";
-/// Every role the handlers check.
-const ROLES: [&str; 4] = [CUSTOMER, STAFF, MERCHANDISER, MARKETING];
 
 const OWNER: &str = "alice";
 const OTHER: &str = "bob";
@@ -33,36 +30,43 @@ enum Who {
     WrongAudience,
     Unsigned,
     Garbage,
+    /// A customer: the owner of the orders under test.
     Owner,
     /// The owner's own `sub` without the customer role: a customer whose group was revoked.
     OwnerWithoutRole,
     OtherCustomer,
-    Staff,
-    Merchandiser,
-    Marketing,
+    /// A caller with this one role (customers are the owner and the other customer).
+    Only(Role),
     NoRoles,
     UnknownRole,
 }
 
-const IDENTITIES: [Who; 14] = [
-    Who::NoToken,
-    Who::Expired,
-    Who::WrongSecret,
-    Who::WrongAudience,
-    Who::Unsigned,
-    Who::Garbage,
-    Who::Owner,
-    Who::OwnerWithoutRole,
-    Who::OtherCustomer,
-    Who::Staff,
-    Who::Merchandiser,
-    Who::Marketing,
-    Who::NoRoles,
-    Who::UnknownRole,
-];
+/// Every identity: the refused tokens, the customers, one per other role, and no role.
+fn identities() -> Vec<Who> {
+    let mut all = vec![
+        Who::NoToken,
+        Who::Expired,
+        Who::WrongSecret,
+        Who::WrongAudience,
+        Who::Unsigned,
+        Who::Garbage,
+        Who::Owner,
+        Who::OwnerWithoutRole,
+        Who::OtherCustomer,
+    ];
+    all.extend(
+        Role::ALL
+            .into_iter()
+            .filter(|r| *r != Role::Customer)
+            .map(Who::Only),
+    );
+    all.extend([Who::NoRoles, Who::UnknownRole]);
+    all
+}
 
-/// Every role at once: a forged or expired token that got through would be obvious.
-const ALL_ROLES: [&str; 4] = ROLES;
+fn names(roles: &[Role]) -> Vec<String> {
+    roles.iter().map(|r| r.name().to_string()).collect()
+}
 
 impl Who {
     /// Whether the gateway should accept the token.
@@ -78,7 +82,7 @@ impl Who {
         )
     }
 
-    fn sub(self) -> &'static str {
+    fn sub(self) -> String {
         match self {
             Who::Owner
             | Who::OwnerWithoutRole
@@ -87,27 +91,36 @@ impl Who {
             | Who::WrongAudience
             | Who::Unsigned
             | Who::NoToken
-            | Who::Garbage => OWNER,
-            Who::OtherCustomer => OTHER,
-            Who::Staff => "sam",
-            Who::Merchandiser => "mia",
-            Who::Marketing => "meg",
-            Who::NoRoles => "nora",
-            Who::UnknownRole => "eve",
+            | Who::Garbage => OWNER.into(),
+            Who::OtherCustomer => OTHER.into(),
+            Who::Only(role) => format!("{role}-1"),
+            Who::NoRoles => "nora".into(),
+            Who::UnknownRole => "eve".into(),
         }
     }
 
-    fn roles(self) -> &'static [&'static str] {
+    /// The groups in the token.
+    fn groups(self) -> Vec<String> {
         match self {
-            Who::Owner | Who::OtherCustomer => &[CUSTOMER],
-            Who::Staff => &[STAFF],
-            Who::Merchandiser => &[MERCHANDISER],
-            Who::Marketing => &[MARKETING],
-            Who::NoRoles | Who::OwnerWithoutRole => &[],
-            // Near misses: another case, a role that does not exist.
-            Who::UnknownRole => &["admin", "Staff", "CUSTOMER", "superuser"],
-            _ => &ALL_ROLES,
+            Who::Owner | Who::OtherCustomer => names(&[Role::Customer]),
+            Who::Only(role) => names(&[role]),
+            Who::NoRoles | Who::OwnerWithoutRole => vec![],
+            // Near misses of every role: another case; and roles that do not exist.
+            Who::UnknownRole => Role::ALL
+                .iter()
+                .flat_map(|r| {
+                    let name = r.name();
+                    [name.to_uppercase(), name[..1].to_uppercase() + &name[1..]]
+                })
+                .chain(["admin".into(), "superuser".into()])
+                .collect(),
+            // Every role at once: a forged or expired token that got through would be obvious.
+            _ => names(&Role::ALL),
         }
+    }
+
+    fn has(self, role: Role) -> bool {
+        self.authenticated() && self.groups().iter().any(|g| g == role.name())
     }
 
     /// Whether the gateway passes this caller on as the owner.
@@ -117,25 +130,23 @@ impl Who {
 
     /// Whether this caller may see the owner's orders at all.
     fn may_see_owners_orders(self) -> bool {
-        self.is_owner() || (self.authenticated() && self.roles().contains(&STAFF))
+        self.is_owner() || self.has(Role::Staff)
     }
 }
 
-/// Who may call a route.
+/// Which of the orders a caller with the route's roles reaches; what the document's
+/// security cannot say.
 #[derive(Clone, Copy, Debug)]
-enum Access {
-    /// Any valid token.
-    Anyone,
-    /// Callers with this role; anyone else 403.
-    Role(&'static str),
-    /// Callers with this role, on their own order: others with the role 404, the rest 403.
-    OwnRole(&'static str),
-    /// Staff, or a customer on their own order; other customers 404, as if it did not
-    /// exist; callers with neither role 403.
-    OwnerOrStaff,
+enum Scope {
+    /// Every caller with the role gets the answer (a list of one's own orders, too).
+    All,
+    /// Only the caller's own orders: others with the role get 404, as if it did not exist.
+    Own,
+    /// Staff reach any order, customers only their own (others 404).
+    OwnUnlessStaff,
 }
 
-/// The body a route needs to get past its parsing to the access check.
+/// The body a route needs to get past its parsing.
 #[derive(Clone, Copy, Debug)]
 enum Body {
     None,
@@ -154,10 +165,11 @@ enum Target {
     SpareSku,
 }
 
-struct Rule {
+/// What the test knows of a route beyond the document.
+struct Route {
     method: &'static str,
     path: &'static str,
-    access: Access,
+    scope: Scope,
     /// The status the allowed callers get.
     ok: u16,
     query: &'static str,
@@ -165,11 +177,11 @@ struct Rule {
     allowed_on: Target,
 }
 
-const fn rule(method: &'static str, path: &'static str, access: Access, ok: u16) -> Rule {
-    Rule {
+const fn route(method: &'static str, path: &'static str, scope: Scope, ok: u16) -> Route {
+    Route {
         method,
         path,
-        access,
+        scope,
         ok,
         query: "",
         body: Body::None,
@@ -177,61 +189,80 @@ const fn rule(method: &'static str, path: &'static str, access: Access, ok: u16)
     }
 }
 
-impl Rule {
-    const fn query(mut self, query: &'static str) -> Rule {
+impl Route {
+    const fn query(mut self, query: &'static str) -> Route {
         self.query = query;
         self
     }
-    const fn body(mut self, body: Body) -> Rule {
+    const fn body(mut self, body: Body) -> Route {
         self.body = body;
         self
     }
-    const fn on(mut self, target: Target) -> Rule {
+    const fn on(mut self, target: Target) -> Route {
         self.allowed_on = target;
         self
     }
 }
 
-/// Who may call each route of the template. A route of the template missing here fails
-/// the test: adding a route means deciding who may call it.
-const RULES: &[Rule] = &[
-    rule("PUT", "/products/{sku}", Access::Role(MERCHANDISER), 200).body(Body::Product),
-    rule("GET", "/products/{sku}", Access::Anyone, 200),
-    rule("DELETE", "/products/{sku}", Access::Role(MERCHANDISER), 200).on(Target::SpareSku),
-    rule("POST", "/orders", Access::Role(CUSTOMER), 201).body(Body::Order),
-    rule("GET", "/orders/{id}", Access::OwnerOrStaff, 200),
-    rule("POST", "/orders/{id}/lines", Access::OwnRole(CUSTOMER), 200)
+/// Every route of the template. A route missing here fails the test: adding a route means
+/// deciding whose orders it shows and how to call it.
+const ROUTES: &[Route] = &[
+    route("PUT", "/products/{sku}", Scope::All, 200).body(Body::Product),
+    route("GET", "/products/{sku}", Scope::All, 200),
+    route("DELETE", "/products/{sku}", Scope::All, 200).on(Target::SpareSku),
+    route("POST", "/orders", Scope::All, 201).body(Body::Order),
+    route("GET", "/orders/{id}", Scope::OwnUnlessStaff, 200),
+    route("POST", "/orders/{id}/lines", Scope::Own, 200)
         .body(Body::Line)
         .on(Target::FreshPlaced),
-    rule(
-        "DELETE",
-        "/orders/{id}/lines/{sku}",
-        Access::OwnRole(CUSTOMER),
-        200,
-    )
-    .on(Target::FreshPlaced),
-    rule(
-        "POST",
-        "/orders/{id}/cancel",
-        Access::OwnRole(CUSTOMER),
-        200,
-    )
-    .on(Target::FreshPlaced),
-    rule("POST", "/orders/{id}/ship", Access::Role(STAFF), 200).on(Target::FreshPlaced),
-    rule("POST", "/orders/{id}/deliver", Access::Role(STAFF), 200).on(Target::FreshShipped),
-    rule("GET", "/tracking/orders", Access::Role(CUSTOMER), 200).query("limit=100"),
-    rule(
-        "GET",
-        "/tracking/orders/{id}",
-        Access::OwnRole(CUSTOMER),
-        200,
-    ),
-    rule("GET", "/fulfillment/orders", Access::Role(STAFF), 200).query("status=PLACED&limit=100"),
-    rule("GET", "/fulfillment/orders/{id}", Access::Role(STAFF), 200),
-    rule("GET", "/sales/daily", Access::Role(MARKETING), 200)
-        .query("from=2024-01-01&to=2024-01-07"),
-    rule("GET", "/sales/products", Access::Role(MARKETING), 200).query("day=2024-01-01&limit=5"),
+    route("DELETE", "/orders/{id}/lines/{sku}", Scope::Own, 200).on(Target::FreshPlaced),
+    route("POST", "/orders/{id}/cancel", Scope::Own, 200).on(Target::FreshPlaced),
+    route("POST", "/orders/{id}/ship", Scope::All, 200).on(Target::FreshPlaced),
+    route("POST", "/orders/{id}/deliver", Scope::All, 200).on(Target::FreshShipped),
+    route("GET", "/tracking/orders", Scope::All, 200).query("limit=100"),
+    route("GET", "/tracking/orders/{id}", Scope::Own, 200),
+    route("GET", "/fulfillment/orders", Scope::All, 200).query("status=PLACED&limit=100"),
+    route("GET", "/fulfillment/orders/{id}", Scope::All, 200),
+    route("GET", "/sales/daily", Scope::All, 200).query("from=2024-01-01&to=2024-01-07"),
+    route("GET", "/sales/products", Scope::All, 200).query("day=2024-01-01&limit=5"),
+    route("GET", "/notifications", Scope::All, 200).query("limit=100"),
 ];
+
+/// A route of the template, with the roles that may call it from the document.
+struct Rule {
+    route: &'static Route,
+    /// Any one of them will do; none: any valid token.
+    roles: Vec<Role>,
+}
+
+/// The roles of each operation of the generated document, by `METHOD /path`: the union of
+/// its security requirements' roles, or none when one requirement needs no role.
+fn roles_from_the_document() -> BTreeMap<String, Vec<Role>> {
+    let doc = devstack::openapi::document();
+    let mut out = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let name = format!("{} {path}", method.to_uppercase());
+            let requirements = op["security"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: no security in the document"));
+            let mut roles = vec![];
+            let mut anyone = false;
+            for requirement in requirements {
+                for scopes in requirement.as_object().unwrap().values() {
+                    let scopes = scopes.as_array().unwrap();
+                    anyone |= scopes.is_empty();
+                    for scope in scopes {
+                        let role = scope.as_str().unwrap().parse::<Role>();
+                        roles.push(role.unwrap_or_else(|e| panic!("{name}: {e}")));
+                    }
+                }
+            }
+            out.insert(name, if anyone { vec![] } else { roles });
+        }
+    }
+    out
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
@@ -247,17 +278,18 @@ impl Expect {
         if !who.authenticated() {
             return Expect::Unauthorized;
         }
-        let has = |role| who.roles().contains(&role);
-        match rule.access {
-            Access::Anyone => Expect::Ok(rule.ok),
-            Access::Role(role) if has(role) => Expect::Ok(rule.ok),
-            Access::Role(_) => Expect::Forbidden,
-            Access::OwnRole(role) if !has(role) => Expect::Forbidden,
-            Access::OwnRole(_) if who.is_owner() => Expect::Ok(rule.ok),
-            Access::OwnRole(_) => Expect::Hidden,
-            Access::OwnerOrStaff if !has(CUSTOMER) && !has(STAFF) => Expect::Forbidden,
-            Access::OwnerOrStaff if who.may_see_owners_orders() => Expect::Ok(rule.ok),
-            Access::OwnerOrStaff => Expect::Hidden,
+        if !rule.roles.is_empty() && !rule.roles.iter().any(|r| who.has(*r)) {
+            return Expect::Forbidden;
+        }
+        let sees = match rule.route.scope {
+            Scope::All => true,
+            Scope::Own => who.is_owner(),
+            Scope::OwnUnlessStaff => who.may_see_owners_orders(),
+        };
+        if sees {
+            Expect::Ok(rule.route.ok)
+        } else {
+            Expect::Hidden
         }
     }
 
@@ -297,8 +329,7 @@ impl Tokens {
         let (issuer, audience) = (&template.jwt_issuer, &template.jwt_audience);
         let auth = devstack::auth::Auth::new(SECRET, issuer, audience);
         let mint = |auth: &devstack::auth::Auth, who: Who, ttl: i64| {
-            let roles: Vec<String> = who.roles().iter().map(|r| r.to_string()).collect();
-            auth.token(who.sub(), &roles, ttl).unwrap()
+            auth.token(&who.sub(), &who.groups(), ttl).unwrap()
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -309,7 +340,7 @@ impl Tokens {
             base64url(br#"{"alg":"none","typ":"JWT"}"#),
             base64url(
                 json!({
-                    "sub": OWNER, "cognito:groups": ALL_ROLES, "iss": issuer, "aud": audience,
+                    "sub": OWNER, "cognito:groups": names(&Role::ALL), "iss": issuer, "aud": audience,
                     "iat": now, "exp": now + 3600, "token_use": "id",
                 })
                 .to_string()
@@ -317,7 +348,7 @@ impl Tokens {
             )
         );
         let mut tokens = vec![];
-        for who in IDENTITIES {
+        for who in identities() {
             let token = match who {
                 Who::NoToken => None,
                 // Well past the validator's leeway.
@@ -407,25 +438,25 @@ async fn attempt(
     (id, sku): (&str, &str),
 ) {
     let expected = Expect::of(rule, who);
-    let mut path = match fill(rule.path, id, sku) {
+    let mut path = match fill(rule.route.path, id, sku) {
         Ok(path) => path,
         Err(e) => {
             tally
                 .failures
-                .push(format!("{} {}: {e}", rule.method, rule.path));
+                .push(format!("{} {}: {e}", rule.route.method, rule.route.path));
             return;
         }
     };
-    if !rule.query.is_empty() {
-        path = format!("{path}?{}", rule.query);
+    if !rule.route.query.is_empty() {
+        path = format!("{path}?{}", rule.route.query);
     }
-    let method = Method::from_bytes(rule.method.as_bytes()).unwrap();
+    let method = Method::from_bytes(rule.route.method.as_bytes()).unwrap();
     let reply = stack
-        .send(method, &path, tokens.of(who), body_of(rule.body), &[])
+        .send(method, &path, tokens.of(who), body_of(rule.route.body), &[])
         .await;
     tally.requests += 1;
     let status = reply.status.as_u16();
-    let what = format!("{who:?} {} {path}", rule.method);
+    let what = format!("{who:?} {} {path}", rule.route.method);
     let (want, code) = expected.status_and_code();
     if status == 401 {
         tally.unauthorized += 1;
@@ -439,7 +470,7 @@ async fn attempt(
     if reply.status.is_success() {
         match expected {
             Expect::Ok(_) => {}
-            Expect::Hidden if rule.method == "GET" => tally.cross_reads += 1,
+            Expect::Hidden if rule.route.method == "GET" => tally.cross_reads += 1,
             Expect::Hidden => tally.cross_writes += 1,
             Expect::Unauthorized | Expect::Forbidden => tally.escalations += 1,
         }
@@ -487,7 +518,7 @@ async fn attempt(
 async fn snapshot(stack: &Stack, tokens: &Tokens, main: &str) -> Value {
     stack.drain().await;
     let owner = tokens.of(Who::Owner).unwrap();
-    let staff = tokens.of(Who::Staff).unwrap();
+    let staff = tokens.of(Who::Only(Role::Staff)).unwrap();
     let other = tokens.of(Who::OtherCustomer).unwrap();
     let ids = |list: Value| -> Vec<Value> {
         list["orders"]
@@ -509,63 +540,48 @@ async fn snapshot(stack: &Stack, tokens: &Tokens, main: &str) -> Value {
     })
 }
 
-/// Every `&str` constant of the API handlers is a role; each must be one this test plays.
-fn roles_in_the_handlers() -> BTreeSet<String> {
-    let functions = template_path().parent().unwrap().join("functions");
-    let mut roles = BTreeSet::new();
-    for service in std::fs::read_dir(functions).unwrap() {
-        let api = service.unwrap().path().join("src/api.rs");
-        let Ok(text) = std::fs::read_to_string(&api) else {
-            continue;
-        };
-        for line in text.lines() {
-            if let Some(rest) = line.trim().strip_prefix("pub const ")
-                && let Some((_, value)) = rest.split_once(": &str = \"")
-            {
-                roles.insert(value.trim_end_matches("\";").to_string());
-            }
-        }
-    }
-    roles
-}
-
 #[tokio::test]
 async fn every_route_as_every_role_and_as_the_wrong_customer() {
     let template = devstack::template::Template::load(&template_path()).unwrap();
 
-    // The table covers every route of the template, and nothing else.
-    let routes: Vec<(String, String)> = template
+    // Every route of the template, with its roles from the document and its line in ROUTES.
+    let routes: Vec<String> = template
         .functions
         .iter()
-        .flat_map(|f| f.routes.iter().map(|r| (r.method.clone(), r.path.clone())))
+        .flat_map(|f| f.routes.iter().map(|r| format!("{} {}", r.method, r.path)))
         .collect();
     assert!(!routes.is_empty(), "the template has no routes");
-    let missing: Vec<String> = routes
+    let mut documented = roles_from_the_document();
+    let known = |r: &&Route| routes.contains(&format!("{} {}", r.method, r.path));
+    let stale: Vec<String> = ROUTES
         .iter()
-        .filter(|(m, p)| !RULES.iter().any(|r| r.method == m && r.path == p))
-        .map(|(m, p)| format!("{m} {p}"))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "routes of template.yaml without a line in RULES (decide who may call them): {missing:?}"
-    );
-    let stale: Vec<String> = RULES
-        .iter()
-        .filter(|r| !routes.iter().any(|(m, p)| r.method == m && r.path == p))
+        .filter(|r| !known(r))
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
     assert!(
         stale.is_empty(),
-        "RULES names routes the template lacks: {stale:?}"
+        "ROUTES names routes the template lacks: {stale:?}"
     );
-    let unplayed: Vec<String> = roles_in_the_handlers()
-        .into_iter()
-        .filter(|r| !ROLES.contains(&r.as_str()))
-        .collect();
+    let mut missing = vec![];
+    let mut rules = vec![];
+    for name in &routes {
+        let roles = documented.remove(name).unwrap_or_else(|| {
+            panic!("{name} is routed by template.yaml but not in the generated OpenAPI document")
+        });
+        match ROUTES
+            .iter()
+            .find(|r| format!("{} {}", r.method, r.path) == *name)
+        {
+            Some(route) => rules.push(Rule { route, roles }),
+            None => missing.push(name.clone()),
+        }
+    }
     assert!(
-        unplayed.is_empty(),
-        "roles the handlers check that no identity here has: {unplayed:?}"
+        missing.is_empty(),
+        "routes of template.yaml without a line in ROUTES of tests/isolation.rs (say whose \
+         orders each shows, and how to call it): {missing:?}"
     );
+    let identities = identities();
 
     // Real data: products, the owner's order, another customer's order.
     let stack = Stack::start().await;
@@ -590,8 +606,8 @@ async fn every_route_as_every_role_and_as_the_wrong_customer() {
 
     // Every refusal first, on the owner's own order: none of them may change anything.
     let mut tally = Tally::default();
-    for rule in RULES {
-        for who in IDENTITIES {
+    for rule in &rules {
+        for who in identities.iter().copied() {
             if !matches!(Expect::of(rule, who), Expect::Ok(_)) {
                 attempt(
                     &stack,
@@ -615,18 +631,18 @@ async fn every_route_as_every_role_and_as_the_wrong_customer() {
     }
 
     // Then every allowed caller, each on data in the state its rule needs.
-    let staff = tokens.of(Who::Staff).unwrap().to_string();
-    for rule in RULES {
-        for who in IDENTITIES {
+    let staff = tokens.of(Who::Only(Role::Staff)).unwrap().to_string();
+    for rule in &rules {
+        for who in identities.iter().copied() {
             if !matches!(Expect::of(rule, who), Expect::Ok(_)) {
                 continue;
             }
-            let target = match rule.allowed_on {
+            let target = match rule.route.allowed_on {
                 Target::Main => (main.clone(), SKU),
                 Target::SpareSku => (main.clone(), SPARE_SKU),
                 Target::FreshPlaced | Target::FreshShipped => {
                     let fresh = stack.order(OWNER, lines.clone()).await;
-                    if matches!(rule.allowed_on, Target::FreshShipped) {
+                    if matches!(rule.route.allowed_on, Target::FreshShipped) {
                         stack
                             .send(
                                 Method::POST,
@@ -726,11 +742,11 @@ async fn every_route_as_every_role_and_as_the_wrong_customer() {
         (0, 0, 0),
         "{summary}"
     );
-    let refused_tokens = IDENTITIES.iter().filter(|w| !w.authenticated()).count();
+    let refused_tokens = identities.iter().filter(|w| !w.authenticated()).count();
     assert_eq!(
         tally.unauthorized,
-        refused_tokens * RULES.len(),
+        refused_tokens * rules.len(),
         "{summary}"
     );
-    assert_eq!(tally.requests, IDENTITIES.len() * RULES.len(), "{summary}");
+    assert_eq!(tally.requests, identities.len() * rules.len(), "{summary}");
 }

@@ -1,8 +1,10 @@
-//! The OpenAPI document (`openapi.json`) against the system: it names exactly the routes of
-//! `template.yaml` (which are what the devstack's router serves), the devstack serves it,
-//! every documented operation is really routed, answers a status the document declares,
-//! and every operation is secured with its errors in problem+json.
+//! The OpenAPI document (`openapi.json`) against the system: it is what the services' route
+//! declarations generate, it names exactly the routes of `template.yaml` (which are what the
+//! devstack's router serves), the devstack serves it, every documented operation is really
+//! routed, answers a status the document declares, and every operation is secured, by roles
+//! that exist, with its errors in problem+json.
 
+use bulkhead::http::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -19,6 +21,30 @@ fn document_text() -> String {
 
 fn document() -> Value {
     serde_json::from_str(&document_text()).expect("openapi.json is JSON")
+}
+
+/// The command that rewrites `openapi.json` from the code.
+const REGENERATE: &str = "cargo run -p devstack -- openapi > openapi.json";
+
+#[test]
+fn the_committed_document_is_the_one_the_code_generates() {
+    let committed = document_text();
+    let generated = devstack::openapi::text();
+    if committed != generated {
+        let line = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| committed.lines().count().min(generated.lines().count()));
+        panic!(
+            "openapi.json is not what the routes' declarations generate (first difference at \
+             line {}: committed {:?}, generated {:?}). It is generated, not edited: change the \
+             #[utoipa::path] declarations, then regenerate it with\n\n    {REGENERATE}\n",
+            line + 1,
+            committed.lines().nth(line).unwrap_or("<end>"),
+            generated.lines().nth(line).unwrap_or("<end>"),
+        );
+    }
 }
 
 /// One documented operation: its method (upper case), path template and definition.
@@ -138,15 +164,30 @@ fn every_operation_is_secured_and_answers_its_errors_in_problem_json() {
         for requirement in security {
             let requirement = requirement.as_object().unwrap();
             assert!(!requirement.is_empty(), "{name}: an anonymous alternative");
-            for scheme in requirement.keys() {
+            for (scheme, roles) in requirement {
                 let scheme = &schemes[scheme];
                 assert_eq!(
                     (&scheme["type"], &scheme["scheme"], &scheme["bearerFormat"]),
                     (&json!("http"), &json!("bearer"), &json!("JWT")),
                     "{name}: not a bearer JWT scheme"
                 );
+                for role in roles.as_array().expect("a list of roles") {
+                    let role = role.as_str().unwrap_or_default();
+                    assert!(role.parse::<Role>().is_ok(), "{name}: {role:?} is no Role");
+                }
             }
         }
+        let anyone = security.iter().any(|r| {
+            r.as_object()
+                .unwrap()
+                .values()
+                .all(|roles| roles == &json!([]))
+        });
+        assert_eq!(
+            op["responses"].get("403").is_some(),
+            !anyone,
+            "{name}: 403 is declared exactly when a role is needed"
+        );
 
         let responses = op["responses"].as_object().unwrap();
         assert!(
@@ -236,10 +277,8 @@ async fn the_devstack_serves_the_document_and_routes_every_operation() {
     assert_eq!(reply.body, doc, "the devstack serves another document");
 
     // The check below can fail: an unrouted path is the gateway's no-route.
-    let everyone = stack.token(
-        "openapi",
-        &["customer", "staff", "merchandiser", "marketing"],
-    );
+    let roles: Vec<&str> = Role::ALL.iter().map(|r| r.name()).collect();
+    let everyone = stack.token("openapi", &roles);
     stack
         .send(Method::GET, "/products", Some(&everyone), None, &[])
         .await

@@ -36,7 +36,7 @@ def main(binary):
         "a product was created": '{"sku":"A1","version":1}' in out,
         "tracking read the order at version 2 with its name": '"name":"Anchor","quantity":3' in out,
         "a shipped order is too late to cancel": '"code":"too-late"' in out,
-        "fulfillment lists the shipped order": '"lines":[{"quantity":3,"sku":"A1"}]' in out,
+        "fulfillment lists the shipped order": '"lines":[{"sku":"A1","quantity":3}]' in out,
         "sales counted it": '"revenueCents":3750' in out,
         "orders down answers 503": '"code":"service-down"' in out,
         "tracking caught up after being down": '"status":"DELIVERED"' in out,

@@ -14,7 +14,7 @@ pub const STATUS_PREFIX: &str = "STATUS#";
 pub const BY_STATUS: &str = "gsi1";
 pub const STATUSES: [&str; 4] = ["PLACED", "SHIPPED", "DELIVERED", "CANCELLED"];
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PickLine {
     pub sku: String,
@@ -22,13 +22,15 @@ pub struct PickLine {
 }
 
 /// An order as the warehouse sees it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkItem {
     pub id: String,
     pub customer_id: String,
+    #[schema(schema_with = crate::api::status_schema)]
     pub status: String,
     pub lines: Vec<PickLine>,
+    #[schema(format = DateTime)]
     pub placed_at: String,
     pub version: u64,
 }

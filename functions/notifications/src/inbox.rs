@@ -8,6 +8,7 @@ use bulkhead::listener::snapshot::{Row, keep_newest};
 use bulkhead::store::{Key, Table};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use utoipa::ToSchema;
 
 pub const CUSTOMER_PREFIX: &str = "CUSTOMER#";
 
@@ -17,22 +18,25 @@ pub const ORDER_EVENTS: EventSet = EventSet {
     types: &["OrderShipped", "OrderDelivered", "OrderCancelled"],
 };
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Line {
+pub struct MessageLine {
     pub sku: String,
     pub quantity: i64,
 }
 
 /// One message in a customer's inbox.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     pub order_id: String,
     /// `shipped`, `delivered` or `cancelled`.
+    #[schema(pattern = "^(shipped|delivered|cancelled)$")]
     pub kind: String,
-    pub lines: Vec<Line>,
+    pub lines: Vec<MessageLine>,
     pub total_cents: i64,
+    /// When the order changed.
+    #[schema(format = DateTime)]
     pub at: String,
     pub version: u64,
 }
@@ -43,7 +47,7 @@ pub struct Message {
 pub struct OrderState {
     id: String,
     customer_id: String,
-    lines: Vec<Line>,
+    lines: Vec<MessageLine>,
     total_cents: i64,
 }
 

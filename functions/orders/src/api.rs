@@ -6,34 +6,40 @@ use crate::domain::{self, MAX_LINES, Offer, Order, OrderError};
 use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bulkhead::command::{self, Accepted, Answer, Record};
-use bulkhead::http::{
-    Caller, JsonBody, Path, Problem, RequestMeta, etag, valid_id, with_fallbacks,
-};
+use bulkhead::http::{Caller, JsonBody, Path, Problem, RequestMeta, Role, etag, valid_id};
+use bulkhead::openapi::{CommandHeaders, Fragment};
 use bulkhead::store::{Key, Table, get_as};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
-
-pub const CUSTOMER: &str = "customer";
-pub const STAFF: &str = "staff";
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 type Db = Arc<dyn Table>;
 
+/// Every route, declared once: the router and the document both come from here.
+fn routes() -> OpenApiRouter<Db> {
+    OpenApiRouter::default()
+        .routes(routes!(place_order))
+        .routes(routes!(get_order))
+        .routes(routes!(add_line))
+        .routes(routes!(remove_line))
+        .routes(routes!(cancel))
+        .routes(routes!(ship))
+        .routes(routes!(deliver))
+}
+
 pub fn router(table: Db) -> Router {
-    let routes = Router::new()
-        .route("/orders", post(place_order))
-        .route("/orders/{id}", get(get_order))
-        .route("/orders/{id}/lines", post(add_line))
-        .route("/orders/{id}/lines/{sku}", delete(remove_line))
-        .route("/orders/{id}/cancel", post(cancel))
-        .route("/orders/{id}/ship", post(ship))
-        .route("/orders/{id}/deliver", post(deliver))
-        .with_state(table);
-    with_fallbacks(routes)
+    bulkhead::openapi::router(routes(), table)
+}
+
+/// The service's part of the OpenAPI document.
+pub fn openapi() -> Fragment {
+    Fragment::new(crate::SERVICE, "Orders, for customers and staff.", routes())
 }
 
 impl From<OrderError> for Problem {
@@ -48,17 +54,69 @@ impl From<OrderError> for Problem {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct OrderPath {
+    /// The order's id (as answered by `POST /orders`, `o-` and 32 hex digits): 1 to 64 of
+    /// `A-Z a-z 0-9 - _`; anything else answers 400 `invalid-order-id`.
+    #[param(
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f"
+    )]
+    id: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct LinePath {
+    /// The order's id: 1 to 64 of `A-Z a-z 0-9 - _`; anything else answers 400
+    /// `invalid-order-id`.
+    #[param(
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f"
+    )]
+    id: String,
+    /// The sku of a line of the order. It is not checked against the id pattern: a sku the
+    /// order has no line for answers 404 `line-not-found`.
+    #[param(min_length = 1, example = "A1")]
+    sku: String,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LineRequest {
+    /// A sku the orders service has seen in catalog events, else 422 `unknown-sku`; a
+    /// discontinued one answers 422 `product-discontinued`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     sku: String,
+    /// 1 to 10,000, else 422 `invalid-quantity`; lines with the same sku add up, and so must
+    /// stay within 10,000.
+    #[schema(minimum = 1, maximum = 10_000)]
     quantity: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlaceOrder {
+    /// At least one line (else 422 `no-lines`) and at most 50 (else 422 `too-many-lines`).
+    #[schema(min_items = 1, max_items = 50)]
     lines: Vec<LineRequest>,
+}
+
+/// A command's answer.
+#[derive(Serialize, ToSchema)]
+struct OrderAccepted {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    id: String,
+    version: u64,
+}
+
+/// An order, at the version read.
+#[derive(Serialize, ToSchema)]
+struct VersionedOrder {
+    #[serde(flatten)]
+    order: Order,
+    version: u64,
 }
 
 fn key(id: &str) -> Key {
@@ -72,14 +130,18 @@ fn answer(id: &str) -> impl Fn(Accepted) -> (StatusCode, serde_json::Value) + '_
         } else {
             StatusCode::OK
         };
-        (status, json!({ "id": id, "version": accepted.version }))
+        let body = OrderAccepted {
+            id: id.to_string(),
+            version: accepted.version,
+        };
+        (status, json!(body))
     }
 }
 
 /// The order, if this caller may see it: its customer, or staff. Anyone else gets 404.
 fn visible<'a>(current: Option<&'a Order>, caller: &Caller) -> Result<&'a Order, Problem> {
     match current {
-        Some(order) if order.customer_id == caller.sub || caller.has_role(STAFF) => Ok(order),
+        Some(order) if order.customer_id == caller.sub || caller.has_role(Role::Staff) => Ok(order),
         _ => Err(OrderError::NotFound.into()),
     }
 }
@@ -108,6 +170,32 @@ async fn offers(
     Ok(offers)
 }
 
+/// Place an order
+///
+/// The customer is the token's `sub`. Lines are priced from the orders service's own cache
+/// of catalog events; lines with the same sku merge. The new order's version is 1, so
+/// `If-Match` other than `0` or `*` answers 412.
+#[utoipa::path(post, path = "/orders", operation_id = "placeOrder",
+    params(CommandHeaders),
+    request_body = PlaceOrder,
+    responses(
+        (status = 201, description = "Placed.", body = OrderAccepted, links(
+            ("GetOrder" = (operation_id = "getOrder", parameters(("id" = "$response.body#/id")))),
+            ("AddLine" = (operation_id = "addLine", parameters(("id" = "$response.body#/id")))),
+            ("CancelOrder" = (operation_id = "cancelOrder", parameters(("id" = "$response.body#/id")))),
+            ("ShipOrder" = (operation_id = "shipOrder", parameters(("id" = "$response.body#/id")))),
+            ("DeliverOrder" = (operation_id = "deliverOrder", parameters(("id" = "$response.body#/id")))),
+            ("GetTrackedOrder" = (operation_id = "getTrackedOrder", parameters(
+                ("id" = "$response.body#/id"), ("minVersion" = "$response.body#/version")))),
+            ("GetWorkItem" = (operation_id = "getWorkItem", parameters(
+                ("id" = "$response.body#/id"), ("minVersion" = "$response.body#/version")))),
+        )),
+        (status = 412), (status = 415),
+        (status = 422, description = "A rule or the body's shape: `invalid-body`, `no-lines`, \
+            `too-many-lines`, `invalid-quantity`, `unknown-sku`, `product-discontinued`, \
+            `idempotency-key-reused`."),
+    ),
+    security(("bearerAuth" = ["customer"])))]
 async fn place_order(
     State(table): State<Db>,
     caller: Caller,
@@ -116,7 +204,6 @@ async fn place_order(
     headers: HeaderMap,
     body: JsonBody<PlaceOrder>,
 ) -> Result<Answer, Problem> {
-    caller.require(CUSTOMER)?;
     let meta = command::meta_from(&caller, &request, &headers, "POST", uri.path(), &body.raw)?;
     let lines = &body.value.lines;
     if lines.len() > MAX_LINES {
@@ -138,33 +225,57 @@ async fn place_order(
     command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
 }
 
+/// Read an order from the write model
+///
+/// A customer reads its own orders only, staff any order. A customer gets 404 for another
+/// customer's order, as for an order that does not exist.
+#[utoipa::path(get, path = "/orders/{id}", operation_id = "getOrder",
+    params(OrderPath),
+    responses(
+        (status = 200, description = "The order.", body = VersionedOrder, headers(("ETag"))),
+        (status = 404),
+    ),
+    security(("bearerAuth" = ["customer"]), ("bearerAuth" = ["staff"])))]
 async fn get_order(
     State(table): State<Db>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(OrderPath { id }): Path<OrderPath>,
 ) -> Result<Response, Problem> {
-    if !caller.has_role(STAFF) {
-        caller.require(CUSTOMER)?;
-    }
     valid_id("order id", &id)?;
     let record: Option<Record<Order>> = get_as(table.as_ref(), &key(&id)).await?;
     let order = visible(record.as_ref().map(|r| &r.state), &caller)?;
-    let mut body = serde_json::to_value(order).map_err(bulkhead::Error::from)?;
     let version = record.as_ref().map_or(0, |r| r.version);
-    body["version"] = json!(version);
+    let body = VersionedOrder {
+        order: order.clone(),
+        version,
+    };
     Ok((etag(version), Json(body)).into_response())
 }
 
+/// Add a line
+///
+/// On the customer's own order (anyone else's is 404). A sku already on the order raises
+/// that line's quantity, at its first price.
+#[utoipa::path(post, path = "/orders/{id}/lines", operation_id = "addLine",
+    params(OrderPath, CommandHeaders),
+    request_body = LineRequest,
+    responses(
+        (status = 200, description = "Added.", body = OrderAccepted),
+        (status = 404), (status = 409), (status = 412), (status = 415),
+        (status = 422, description = "A rule or the body's shape: `invalid-body`, \
+            `invalid-quantity`, `too-many-lines`, `unknown-sku`, `product-discontinued`, \
+            `order-closed`, `idempotency-key-reused`."),
+    ),
+    security(("bearerAuth" = ["customer"])))]
 async fn add_line(
     State(table): State<Db>,
     caller: Caller,
     request: RequestMeta,
-    Path(id): Path<String>,
+    Path(OrderPath { id }): Path<OrderPath>,
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<LineRequest>,
 ) -> Result<Answer, Problem> {
-    caller.require(CUSTOMER)?;
     valid_id("order id", &id)?;
     let meta = command::meta_from(&caller, &request, &headers, "POST", uri.path(), &body.raw)?;
     let LineRequest { sku, quantity } = &body.value;
@@ -182,15 +293,27 @@ async fn add_line(
     command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
 }
 
+/// Remove a line
+///
+/// On the customer's own order. 404 `line-not-found` when the order has no line for the
+/// sku.
+#[utoipa::path(delete, path = "/orders/{id}/lines/{sku}", operation_id = "removeLine",
+    params(LinePath, CommandHeaders),
+    responses(
+        (status = 200, description = "Removed.", body = OrderAccepted),
+        (status = 404), (status = 409), (status = 412),
+        (status = 422, description = "A rule or the body's shape: `order-closed`, \
+            `idempotency-key-reused`."),
+    ),
+    security(("bearerAuth" = ["customer"])))]
 async fn remove_line(
     State(table): State<Db>,
     caller: Caller,
     request: RequestMeta,
-    Path((id, sku)): Path<(String, String)>,
+    Path(LinePath { id, sku }): Path<LinePath>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Answer, Problem> {
-    caller.require(CUSTOMER)?;
     valid_id("order id", &id)?;
     let meta = command::meta_from(&caller, &request, &headers, "DELETE", uri.path(), b"")?;
     let decide =
@@ -230,11 +353,12 @@ impl FromRequestParts<Db> for Context {
     }
 }
 
-/// A status change: who may ask for it, and the rule that makes it.
+/// A status change: the role that asks for it (staff act on any order, customers on their
+/// own), and the rule that makes it.
 async fn transition(
     context: Context,
     id: String,
-    role: &str,
+    role: Role,
     rule: fn(&Order) -> Result<Order, OrderError>,
 ) -> Result<Answer, Problem> {
     let Context {
@@ -242,10 +366,9 @@ async fn transition(
         caller,
         meta,
     } = context;
-    caller.require(role)?;
     valid_id("order id", &id)?;
     let decide = |current: Option<&Order>| {
-        let order = if role == STAFF {
+        let order = if role == Role::Staff {
             visible(current, &caller)?
         } else {
             owned(current, &caller)?
@@ -255,14 +378,61 @@ async fn transition(
     command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
 }
 
-async fn cancel(context: Context, Path(id): Path<String>) -> Result<Answer, Problem> {
-    transition(context, id, CUSTOMER, domain::cancel).await
+/// Cancel an order
+///
+/// On the customer's own order. A shipped order is in transit: 422 `too-late`. No request
+/// body is read.
+#[utoipa::path(post, path = "/orders/{id}/cancel", operation_id = "cancelOrder",
+    params(OrderPath, CommandHeaders),
+    responses(
+        (status = 200, description = "Cancelled.", body = OrderAccepted),
+        (status = 404), (status = 409), (status = 412),
+        (status = 422, description = "A rule or the body's shape: `too-late`, `order-closed`, \
+            `idempotency-key-reused`."),
+    ),
+    security(("bearerAuth" = ["customer"])))]
+async fn cancel(
+    context: Context,
+    Path(OrderPath { id }): Path<OrderPath>,
+) -> Result<Answer, Problem> {
+    transition(context, id, Role::Customer, domain::cancel).await
 }
 
-async fn ship(context: Context, Path(id): Path<String>) -> Result<Answer, Problem> {
-    transition(context, id, STAFF, domain::ship).await
+/// Ship an order
+///
+/// Any order. Only a placed order can ship. No request body is read.
+#[utoipa::path(post, path = "/orders/{id}/ship", operation_id = "shipOrder",
+    params(OrderPath, CommandHeaders),
+    responses(
+        (status = 200, description = "Shipped.", body = OrderAccepted),
+        (status = 404), (status = 409), (status = 412),
+        (status = 422, description = "A rule or the body's shape: `order-closed`, \
+            `idempotency-key-reused`."),
+    ),
+    security(("bearerAuth" = ["staff"])))]
+async fn ship(
+    context: Context,
+    Path(OrderPath { id }): Path<OrderPath>,
+) -> Result<Answer, Problem> {
+    transition(context, id, Role::Staff, domain::ship).await
 }
 
-async fn deliver(context: Context, Path(id): Path<String>) -> Result<Answer, Problem> {
-    transition(context, id, STAFF, domain::deliver).await
+/// Deliver an order
+///
+/// Any order. Only a shipped order can be delivered (`not-shipped` before). No request body
+/// is read.
+#[utoipa::path(post, path = "/orders/{id}/deliver", operation_id = "deliverOrder",
+    params(OrderPath, CommandHeaders),
+    responses(
+        (status = 200, description = "Delivered.", body = OrderAccepted),
+        (status = 404), (status = 409), (status = 412),
+        (status = 422, description = "A rule or the body's shape: `not-shipped`, \
+            `order-closed`, `idempotency-key-reused`."),
+    ),
+    security(("bearerAuth" = ["staff"])))]
+async fn deliver(
+    context: Context,
+    Path(OrderPath { id }): Path<OrderPath>,
+) -> Result<Answer, Problem> {
+    transition(context, id, Role::Staff, domain::deliver).await
 }

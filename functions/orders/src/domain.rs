@@ -6,7 +6,8 @@ pub const MAX_QUANTITY: i64 = 10_000;
 /// Also keeps a sales transaction (one write per sku, plus two) within DynamoDB's 100.
 pub const MAX_LINES: usize = 50;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `PLACED → SHIPPED → DELIVERED`, or `PLACED → CANCELLED`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Placed,
@@ -15,22 +16,28 @@ pub enum OrderStatus {
     Cancelled,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Line {
     pub sku: String,
+    #[schema(minimum = 1, maximum = 10_000)]
     pub quantity: i64,
+    /// The price when the line was first added.
     pub unit_price_cents: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     pub id: String,
+    /// The `sub` of the customer who placed it.
     pub customer_id: String,
     pub status: OrderStatus,
+    #[schema(max_items = 50)]
     pub lines: Vec<Line>,
     pub total_cents: i64,
+    /// RFC 3339, UTC, with milliseconds.
+    #[schema(format = DateTime)]
     pub placed_at: String,
 }
 

@@ -3,23 +3,27 @@
 use crate::view::{BY_CUSTOMER, CUSTOMER_PREFIX, TrackedOrder, order_key, product_name};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use bulkhead::http::{
     Caller, PageQuery, Params, Path, Problem, VersionQuery, etag, read_at_least, valid_id,
-    with_fallbacks,
 };
 use bulkhead::listener::snapshot;
+use bulkhead::openapi::Fragment;
 use bulkhead::store::{Query, Table};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub const CUSTOMER: &str = "customer";
 /// The default and the ceiling of the `minVersion` wait, in milliseconds.
 pub const DEFAULT_MAX_WAIT_MS: u64 = 3_000;
 pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
+/// The statuses of the public order state, which the view keeps as it comes.
+const STATUSES: [&str; 4] = ["PLACED", "SHIPPED", "DELIVERED", "CANCELLED"];
 
 #[derive(Clone)]
 struct Api {
@@ -27,20 +31,69 @@ struct Api {
     max_wait: Duration,
 }
 
-pub fn router(table: Arc<dyn Table>, max_wait: Duration) -> Router {
-    let routes = Router::new()
-        .route("/tracking/orders", get(list_orders))
-        .route("/tracking/orders/{id}", get(get_order))
-        .with_state(Api { table, max_wait });
-    with_fallbacks(routes)
+/// Every route, declared once: the router and the document both come from here.
+fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::default()
+        .routes(routes!(list_orders))
+        .routes(routes!(get_order))
 }
 
+pub fn router(table: Arc<dyn Table>, max_wait: Duration) -> Router {
+    bulkhead::openapi::router(routes(), Api { table, max_wait })
+}
+
+/// The service's part of the OpenAPI document.
+pub fn openapi() -> Fragment {
+    Fragment::new(
+        crate::SERVICE,
+        "Each customer's order history, from tracking's own view.",
+        routes(),
+    )
+}
+
+/// `PLACED → SHIPPED → DELIVERED`, or `PLACED → CANCELLED`.
+pub(crate) fn status_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(STATUSES))
+        .build()
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct OrderPath {
+    /// The order's id: 1 to 64 of `A-Z a-z 0-9 - _`; anything else answers 400
+    /// `invalid-order-id`.
+    #[param(
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f"
+    )]
+    id: String,
+}
+
+/// A page of the caller's orders.
+#[derive(Serialize, ToSchema)]
+struct TrackedOrderPage {
+    #[schema(max_items = 100)]
+    orders: Vec<TrackedOrder>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    #[schema(required)]
+    cursor: Option<String>,
+}
+
+/// The caller's order history
+///
+/// The caller's own orders, newest first, from tracking's own view. Unknown query
+/// parameters answer 400 `invalid-query`.
+#[utoipa::path(get, path = "/tracking/orders", operation_id = "listTrackedOrders",
+    params(PageQuery),
+    responses((status = 200, description = "A page of orders.", body = TrackedOrderPage)),
+    security(("bearerAuth" = ["customer"])))]
 async fn list_orders(
     State(api): State<Api>,
     caller: Caller,
     Params(page): Params<PageQuery>,
 ) -> Result<Response, Problem> {
-    caller.require(CUSTOMER)?;
     let query = Query {
         index: Some(BY_CUSTOMER.into()),
         partition: format!("{CUSTOMER_PREFIX}{}", caller.sub),
@@ -54,16 +107,32 @@ async fn list_orders(
     for order in found {
         orders.push(with_names(api.table.as_ref(), order).await?);
     }
-    Ok(Json(json!({ "orders": orders, "cursor": cursor })).into_response())
+    let page = TrackedOrderPage { orders, cursor };
+    Ok(Json(page).into_response())
 }
 
+/// One of the caller's orders, from tracking's view
+///
+/// Another customer's order is never shown: without `minVersion` it is 404, with it it
+/// looks like an order the view has not seen yet (412). Product names missing when the view
+/// was written are filled in from tracking's copy of the catalog. Unknown query parameters
+/// answer 400 `invalid-query`.
+#[utoipa::path(get, path = "/tracking/orders/{id}", operation_id = "getTrackedOrder",
+    params(OrderPath, VersionQuery),
+    responses(
+        (status = 200, description = "The order.", body = TrackedOrder, headers(("ETag"))),
+        (status = 404),
+        (status = 412, description = "`view-behind`: with `minVersion`, the view still had an \
+            older version (`currentVersion`, 0 when it has not seen the order) at the end of \
+            the wait; try again later."),
+    ),
+    security(("bearerAuth" = ["customer"])))]
 async fn get_order(
     State(api): State<Api>,
     caller: Caller,
-    Path(id): Path<String>,
+    Path(OrderPath { id }): Path<OrderPath>,
     Params(wait): Params<VersionQuery>,
 ) -> Result<Response, Problem> {
-    caller.require(CUSTOMER)?;
     valid_id("order id", &id)?;
     let table = api.table.as_ref();
     let read = || async {

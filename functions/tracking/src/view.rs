@@ -16,26 +16,31 @@ pub const CUSTOMER_PREFIX: &str = "CUSTOMER#";
 /// The index that lists a customer's orders by the time they were placed.
 pub const BY_CUSTOMER: &str = "gsi1";
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrackedLine {
     pub sku: String,
-    /// `None` while this service has not yet seen the product.
+    /// The product's name when the order's view was written; null while this service has
+    /// not yet seen the product.
+    #[schema(required)]
     pub name: Option<String>,
     pub quantity: i64,
     pub unit_price_cents: i64,
 }
 
 /// One order in a customer's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrackedOrder {
     pub id: String,
     pub customer_id: String,
+    #[schema(schema_with = crate::api::status_schema)]
     pub status: String,
     pub lines: Vec<TrackedLine>,
     pub total_cents: i64,
+    #[schema(format = DateTime)]
     pub placed_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub version: u64,
 }

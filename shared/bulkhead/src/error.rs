@@ -16,6 +16,9 @@ pub enum Error {
     /// The bus refused the whole request.
     #[error("bus: {0}")]
     Bus(String),
+    /// A name that is not one of [`crate::http::Role::ALL`].
+    #[error("{0:?} is not a role")]
+    UnknownRole(String),
     /// A required setting is missing or invalid.
     #[error("configuration: {0}")]
     Config(String),

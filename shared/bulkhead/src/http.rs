@@ -10,6 +10,9 @@ use lambda_http::request::RequestContext;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+mod role;
+pub use role::Role;
+
 /// The largest request body a command accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -121,16 +124,16 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.iter().any(|r| r == role.name())
     }
 
     /// `Ok` when the caller has the role, 403 otherwise.
-    pub fn require(&self, role: &str) -> Result<(), Problem> {
+    pub fn require(&self, role: Role) -> Result<(), Problem> {
         if self.has_role(role) {
             Ok(())
         } else {
-            Err(Problem::forbidden(role))
+            Err(Problem::forbidden(role.name()))
         }
     }
 
@@ -360,11 +363,30 @@ pub fn valid_id(kind: &str, id: &str) -> Result<(), Problem> {
 }
 
 /// `?minVersion=N&maxWaitMs=W` on a view read.
-#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct VersionQuery {
+    #[param(schema_with = min_version_param)]
     pub min_version: Option<u64>,
+    #[param(schema_with = max_wait_param)]
     pub max_wait_ms: Option<u64>,
+}
+
+fn min_version_param() -> utoipa::openapi::schema::Object {
+    crate::openapi::unsigned(
+        "Read your writes: wait, polling the view with backoff, until it has this version or \
+         a newer one. Still behind at the end of the wait: 412 `view-behind` with \
+         `currentVersion` (0 when the view has not seen it) and `minVersion`. With it, an item \
+         the caller may not see (or that does not exist) also ends in 412, never 404.",
+    )
+}
+
+fn max_wait_param() -> utoipa::openapi::schema::Object {
+    crate::openapi::unsigned(
+        "How long `minVersion` may wait, in milliseconds. The default, and the ceiling of \
+         larger values, is the function's `MIN_VERSION_MAX_WAIT_MS` (3000 in template.yaml).",
+    )
 }
 
 /// Reads a view item until it has at least `query.min_version`, polling with backoff for
@@ -416,10 +438,16 @@ where
 }
 
 /// `?limit=N&cursor=C` on a list, with the limit checked against `max`.
-#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Page size, 1 to 100 (default 20); else 400 `invalid-limit` (or `invalid-query` when
+    /// not a number).
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<usize>,
+    /// The opaque `cursor` of the previous page of the same list; one that is not answers 400
+    /// `invalid-cursor`.
     pub cursor: Option<String>,
 }
 

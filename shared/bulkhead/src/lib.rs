@@ -8,6 +8,7 @@
 //! - [`listener`]: queued events to views, with per-message failure.
 //! - [`command`]: optimistic concurrency and idempotency for write commands.
 //! - [`http`]: problem+json errors, the caller's claims, request helpers.
+//! - [`openapi`]: routers and the OpenAPI document from the same route declarations.
 //! - [`host`]: what a handler is given: environment, tables, bus.
 //! - [`telemetry`]: structured logs.
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@ pub mod http;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod listener;
+pub mod openapi;
 pub mod store;
 pub mod telemetry;
 pub mod trigger;

@@ -15,9 +15,6 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The API's OpenAPI document, served unauthenticated at `GET /openapi.json`.
-const OPENAPI: &str = include_str!("../../../openapi.json");
-
 /// A stream poller, as the status sees it.
 pub struct StreamConsumer {
     pub name: String,
@@ -32,6 +29,9 @@ pub struct Admin {
     queues: BTreeMap<String, QueueSpec>,
     streams: Vec<StreamConsumer>,
     tables: Vec<String>,
+    /// The API's OpenAPI document, generated from the route declarations, served
+    /// unauthenticated at `GET /openapi.json`.
+    openapi: String,
 }
 
 impl Admin {
@@ -47,6 +47,7 @@ impl Admin {
             queues: template.queues.clone(),
             streams,
             tables: template.tables.keys().cloned().collect(),
+            openapi: crate::openapi::text(),
         }
     }
 
@@ -63,7 +64,10 @@ impl Admin {
                 .endpoint(own, request)
                 .await
                 .unwrap_or_else(|p| p.into_response()),
-            None => ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response(),
+            None => {
+                let document = self.openapi.clone();
+                ([(header::CONTENT_TYPE, "application/json")], document).into_response()
+            }
         }
     }
 

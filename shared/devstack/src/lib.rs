@@ -14,6 +14,7 @@ pub mod fixtures;
 pub mod gateway;
 pub mod host;
 pub mod infra;
+pub mod openapi;
 pub mod pollers;
 pub mod registry;
 pub mod template;

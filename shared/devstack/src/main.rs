@@ -50,6 +50,9 @@ struct Cli {
 enum Command {
     /// Create the template's tables, queues, bus and rules at `--aws-endpoint`, then exit.
     Provision,
+    /// Print the API's OpenAPI document, generated from the services' route declarations
+    /// (`cargo run -p devstack -- openapi > openapi.json`).
+    Openapi,
     /// Print a bearer token that the devstack accepts.
     Token {
         #[arg(long)]
@@ -85,6 +88,10 @@ fn secret() -> (String, bool) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        print!("{}", devstack::openapi::text());
+        return Ok(());
+    }
     let (secret, default_secret) = secret();
     if let Some(Command::Token { sub, role, ttl }) = cli.command {
         let template = Template::load(&cli.template)?;

@@ -1,11 +1,13 @@
 //! Every function the template may name, by its binary, with the constructor that its
-//! Lambda main calls. A template function missing here stops the devstack at startup.
+//! Lambda main calls (and, for an API, its part of the OpenAPI document). A template
+//! function missing here stops the devstack at startup.
 
 use crate::host::DevHost;
 use crate::template::{FunctionSpec, Template};
 use bulkhead::bus::Bus;
 use bulkhead::host::Host;
 use bulkhead::listener::Listener;
+use bulkhead::openapi::Fragment;
 use bulkhead::store::Table;
 use bulkhead::trigger::Trigger;
 use std::collections::HashMap;
@@ -14,31 +16,46 @@ use std::sync::Arc;
 type Build<T> = fn(&dyn Host) -> bulkhead::Result<T>;
 
 pub enum Handler {
-    Http(Build<axum::Router>),
+    Http(Build<axum::Router>, fn() -> Fragment),
     Stream(Build<Trigger>),
     Queue(Build<Listener>),
 }
 
 pub fn registry() -> HashMap<&'static str, Handler> {
     HashMap::from([
-        ("catalog-api", Handler::Http(catalog::api)),
+        (
+            "catalog-api",
+            Handler::Http(catalog::api, catalog::api::openapi),
+        ),
         ("catalog-trigger", Handler::Stream(catalog::trigger)),
-        ("orders-api", Handler::Http(orders::api)),
+        (
+            "orders-api",
+            Handler::Http(orders::api, orders::api::openapi),
+        ),
         ("orders-trigger", Handler::Stream(orders::trigger)),
         (
             "orders-catalog-listener",
             Handler::Queue(orders::catalog_listener),
         ),
-        ("tracking-api", Handler::Http(tracking::api)),
+        (
+            "tracking-api",
+            Handler::Http(tracking::api, tracking::api::openapi),
+        ),
         ("tracking-listener", Handler::Queue(tracking::listener)),
-        ("fulfillment-api", Handler::Http(fulfillment::api)),
+        (
+            "fulfillment-api",
+            Handler::Http(fulfillment::api, fulfillment::api::openapi),
+        ),
         (
             "fulfillment-listener",
             Handler::Queue(fulfillment::listener),
         ),
-        ("sales-api", Handler::Http(sales::api)),
+        ("sales-api", Handler::Http(sales::api, sales::api::openapi)),
         ("sales-listener", Handler::Queue(sales::listener)),
-        ("notifications-api", Handler::Http(notifications::api)),
+        (
+            "notifications-api",
+            Handler::Http(notifications::api, notifications::api::openapi),
+        ),
         (
             "notifications-listener",
             Handler::Queue(notifications::listener),
@@ -74,7 +91,7 @@ impl Functions {
             })?;
             let spec = function.clone();
             match handler {
-                Handler::Http(build) => functions.http.push((spec, build(&host)?)),
+                Handler::Http(build, _) => functions.http.push((spec, build(&host)?)),
                 Handler::Stream(build) => functions.triggers.push((spec, build(&host)?)),
                 Handler::Queue(build) => functions.listeners.push((spec, build(&host)?)),
             }
