@@ -1,7 +1,7 @@
 //! The catalog's anti-corruption layer: the only place that decides what is published.
 
 use crate::domain::{Product, ProductStatus};
-use bulkhead::command::Record;
+use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind, History};
 use serde_json::{Map, Value, json};
@@ -21,10 +21,10 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
     {
         return Ok(None);
     }
-    let Some(new) = change.new_as::<Record<Product>>()? else {
+    let Some(new) = change.new_as::<Versioned<Product>>()? else {
         return Ok(None);
     };
-    let old = change.old_as::<Record<Product>>()?;
+    let old = change.old_as::<Versioned<Product>>()?;
     let (event_type, what_changed) = match old.map(|o| o.state) {
         None => ("ProductCreated", serde_json::to_value(&new.state)?),
         Some(old)
@@ -68,7 +68,7 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
         .flatten()
         .collect();
     let pk = format!("{PRODUCT_PREFIX}A1");
-    Ok(vec![Record::history(
+    Ok(vec![Versioned::history(
         &pk,
         "2026-11-22T10:00:00.000Z",
         history,
@@ -81,7 +81,7 @@ mod tests {
     use bulkhead::store::to_item;
 
     fn record(version: u64, price: i64, status: ProductStatus) -> bulkhead::store::Item {
-        to_item(&Record {
+        to_item(&Versioned {
             pk: "PRODUCT#A1".into(),
             sk: "#".into(),
             version,

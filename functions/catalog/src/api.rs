@@ -3,10 +3,10 @@
 use crate::acl::PRODUCT_PREFIX;
 use crate::domain::{self, CatalogError, Product};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use bulkhead::command::{self, Accepted, Answer, Record};
+use bulkhead::command::{self, Accepted, Reply, Versioned};
 use bulkhead::http::{Caller, JsonBody, Path, Problem, RequestMeta, etag, valid_id};
 use bulkhead::openapi::{CommandHeaders, Fragment};
 use bulkhead::store::{Key, Table, get_as};
@@ -81,13 +81,9 @@ fn key(sku: &str) -> Key {
     Key::new(format!("{PRODUCT_PREFIX}{sku}"), "#")
 }
 
-fn answer(sku: &str) -> impl Fn(Accepted) -> (StatusCode, serde_json::Value) + '_ {
+fn answer(sku: &str) -> impl Fn(Accepted) -> (u16, serde_json::Value) + '_ {
     move |accepted| {
-        let status = if accepted.created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
+        let status = if accepted.created { 201 } else { 200 };
         let body = ProductAccepted {
             sku: sku.to_string(),
             version: accepted.version,
@@ -125,12 +121,12 @@ async fn put_product(
     Path(SkuPath { sku }): Path<SkuPath>,
     headers: HeaderMap,
     body: JsonBody<PutProduct>,
-) -> Result<Answer, Problem> {
+) -> Result<Reply, Problem> {
     valid_id("sku", &sku)?;
-    let meta = command::meta_from(&caller, &request, &headers, "PUT", &sku, &body.raw)?;
+    let meta = bulkhead::http::command_meta(&caller, &request, &headers, "PUT", &sku, &body.raw)?;
     let PutProduct { name, price_cents } = &body.value;
     let decide = |current: Option<&Product>| Ok(domain::put(current, &sku, name, *price_cents)?);
-    command::execute(table.as_ref(), &key(&sku), &meta, decide, answer(&sku)).await
+    Ok(command::execute(table.as_ref(), &key(&sku), &meta, decide, answer(&sku)).await?)
 }
 
 /// Discontinue a product
@@ -151,11 +147,11 @@ async fn discontinue_product(
     request: RequestMeta,
     Path(SkuPath { sku }): Path<SkuPath>,
     headers: HeaderMap,
-) -> Result<Answer, Problem> {
+) -> Result<Reply, Problem> {
     valid_id("sku", &sku)?;
-    let meta = command::meta_from(&caller, &request, &headers, "DELETE", &sku, b"")?;
+    let meta = bulkhead::http::command_meta(&caller, &request, &headers, "DELETE", &sku, b"")?;
     let decide = |current: Option<&Product>| Ok(domain::discontinue(current)?);
-    command::execute(table.as_ref(), &key(&sku), &meta, decide, answer(&sku)).await
+    Ok(command::execute(table.as_ref(), &key(&sku), &meta, decide, answer(&sku)).await?)
 }
 
 /// Read a product
@@ -173,7 +169,7 @@ async fn get_product(
     Path(SkuPath { sku }): Path<SkuPath>,
 ) -> Result<Response, Problem> {
     valid_id("sku", &sku)?;
-    let record: Record<Product> = get_as(table.as_ref(), &key(&sku))
+    let record: Versioned<Product> = get_as(table.as_ref(), &key(&sku))
         .await?
         .ok_or_else(|| Problem::not_found("the product"))?;
     let body = VersionedProduct {

@@ -1,7 +1,7 @@
 //! The orders service's anti-corruption layer: the only place that decides what is published.
 
 use crate::domain::{Line, Order, OrderStatus};
-use bulkhead::command::Record;
+use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind, History};
 use serde_json::{Value, json};
@@ -29,10 +29,10 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
     {
         return Ok(None);
     }
-    let Some(new) = change.new_as::<Record<Order>>()? else {
+    let Some(new) = change.new_as::<Versioned<Order>>()? else {
         return Ok(None);
     };
-    let old = change.old_as::<Record<Order>>()?.map(|r| r.state);
+    let old = change.old_as::<Versioned<Order>>()?.map(|r| r.state);
     let Some((event_type, what_changed)) = describe(old.as_ref(), &new.state) else {
         return Ok(None);
     };
@@ -72,7 +72,7 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
     .into_iter()
     .map(|history| {
         let pk = format!("{ORDER_PREFIX}{}", history[0].id);
-        Record::history(&pk, at, history)
+        Versioned::history(&pk, at, history)
     })
     .collect()
 }
@@ -124,7 +124,7 @@ mod tests {
     use bulkhead::store::{Item, Key, to_item};
 
     fn record(version: u64, order: &Order) -> Item {
-        to_item(&Record {
+        to_item(&Versioned {
             pk: format!("ORDER#{}", order.id),
             sk: "#".into(),
             version,

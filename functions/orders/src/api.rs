@@ -7,7 +7,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use bulkhead::command::{self, Accepted, Answer, Record};
+use bulkhead::command::{self, Accepted, Reply, Versioned};
 use bulkhead::http::{Caller, JsonBody, Path, Problem, RequestMeta, Role, etag, valid_id};
 use bulkhead::openapi::{CommandHeaders, Fragment};
 use bulkhead::store::{Key, Table, get_as};
@@ -123,13 +123,9 @@ fn key(id: &str) -> Key {
     Key::new(format!("{ORDER_PREFIX}{id}"), "#")
 }
 
-fn answer(id: &str) -> impl Fn(Accepted) -> (StatusCode, serde_json::Value) + '_ {
+fn answer(id: &str) -> impl Fn(Accepted) -> (u16, serde_json::Value) + '_ {
     move |accepted| {
-        let status = if accepted.created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
+        let status = if accepted.created { 201 } else { 200 };
         let body = OrderAccepted {
             id: id.to_string(),
             version: accepted.version,
@@ -203,8 +199,9 @@ async fn place_order(
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<PlaceOrder>,
-) -> Result<Answer, Problem> {
-    let meta = command::meta_from(&caller, &request, &headers, "POST", uri.path(), &body.raw)?;
+) -> Result<Reply, Problem> {
+    let meta =
+        bulkhead::http::command_meta(&caller, &request, &headers, "POST", uri.path(), &body.raw)?;
     let lines = &body.value.lines;
     if lines.len() > MAX_LINES {
         return Err(OrderError::TooManyLines.into());
@@ -222,7 +219,7 @@ async fn place_order(
             |sku| offers.get(sku).cloned(),
         )?))
     };
-    command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
+    Ok(command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await?)
 }
 
 /// Read an order from the write model
@@ -242,7 +239,7 @@ async fn get_order(
     Path(OrderPath { id }): Path<OrderPath>,
 ) -> Result<Response, Problem> {
     valid_id("order id", &id)?;
-    let record: Option<Record<Order>> = get_as(table.as_ref(), &key(&id)).await?;
+    let record: Option<Versioned<Order>> = get_as(table.as_ref(), &key(&id)).await?;
     let order = visible(record.as_ref().map(|r| &r.state), &caller)?;
     let version = record.as_ref().map_or(0, |r| r.version);
     let body = VersionedOrder {
@@ -275,9 +272,10 @@ async fn add_line(
     uri: Uri,
     headers: HeaderMap,
     body: JsonBody<LineRequest>,
-) -> Result<Answer, Problem> {
+) -> Result<Reply, Problem> {
     valid_id("order id", &id)?;
-    let meta = command::meta_from(&caller, &request, &headers, "POST", uri.path(), &body.raw)?;
+    let meta =
+        bulkhead::http::command_meta(&caller, &request, &headers, "POST", uri.path(), &body.raw)?;
     let LineRequest { sku, quantity } = &body.value;
     let offer = offers(table.as_ref(), std::iter::once(sku.as_str()))
         .await?
@@ -290,7 +288,7 @@ async fn add_line(
             offer.as_ref(),
         )?))
     };
-    command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
+    Ok(command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await?)
 }
 
 /// Remove a line
@@ -313,12 +311,13 @@ async fn remove_line(
     Path(LinePath { id, sku }): Path<LinePath>,
     uri: Uri,
     headers: HeaderMap,
-) -> Result<Answer, Problem> {
+) -> Result<Reply, Problem> {
     valid_id("order id", &id)?;
-    let meta = command::meta_from(&caller, &request, &headers, "DELETE", uri.path(), b"")?;
+    let meta =
+        bulkhead::http::command_meta(&caller, &request, &headers, "DELETE", uri.path(), b"")?;
     let decide =
         |current: Option<&Order>| Ok(Some(domain::remove_line(owned(current, &caller)?, &sku)?));
-    command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
+    Ok(command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await?)
 }
 
 /// What every status change needs from its request.
@@ -337,7 +336,7 @@ impl FromRequestParts<Db> for Context {
     ) -> Result<Self, Problem> {
         let caller = Caller::from_request_parts(parts, table).await?;
         let request = RequestMeta::from_request_parts(parts, table).await?;
-        let meta = command::meta_from(
+        let meta = bulkhead::http::command_meta(
             &caller,
             &request,
             &parts.headers,
@@ -360,7 +359,7 @@ async fn transition(
     id: String,
     role: Role,
     rule: fn(&Order) -> Result<Order, OrderError>,
-) -> Result<Answer, Problem> {
+) -> Result<Reply, Problem> {
     let Context {
         table,
         caller,
@@ -375,7 +374,7 @@ async fn transition(
         };
         Ok(Some(rule(order)?))
     };
-    command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await
+    Ok(command::execute(table.as_ref(), &key(&id), &meta, decide, answer(&id)).await?)
 }
 
 /// Cancel an order
@@ -394,7 +393,7 @@ async fn transition(
 async fn cancel(
     context: Context,
     Path(OrderPath { id }): Path<OrderPath>,
-) -> Result<Answer, Problem> {
+) -> Result<Reply, Problem> {
     transition(context, id, Role::Customer, domain::cancel).await
 }
 
@@ -410,10 +409,7 @@ async fn cancel(
             `idempotency-key-reused`."),
     ),
     security(("bearerAuth" = ["staff"])))]
-async fn ship(
-    context: Context,
-    Path(OrderPath { id }): Path<OrderPath>,
-) -> Result<Answer, Problem> {
+async fn ship(context: Context, Path(OrderPath { id }): Path<OrderPath>) -> Result<Reply, Problem> {
     transition(context, id, Role::Staff, domain::ship).await
 }
 
@@ -433,6 +429,6 @@ async fn ship(
 async fn deliver(
     context: Context,
     Path(OrderPath { id }): Path<OrderPath>,
-) -> Result<Answer, Problem> {
+) -> Result<Reply, Problem> {
     transition(context, id, Role::Staff, domain::deliver).await
 }

@@ -1,12 +1,10 @@
 //! The write side's protocol: load, decide, conditional write on the version, with
-//! optimistic concurrency (`If-Match`), bounded retries, and idempotency keys kept in the
-//! same transaction as the write.
+//! optimistic concurrency (an expected version), bounded retries, and idempotency keys kept
+//! in the same transaction as the write. No HTTP here: `http::command` turns requests into
+//! [`CommandMeta`] and [`Reply`] and [`Refusal`] into responses.
 
-use crate::http::{Problem, json_response};
 use crate::store::{Condition, Item, Key, Table, Write, from_item, to_item};
 use crate::{Error, Result};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -22,7 +20,7 @@ pub const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
 /// A stored aggregate: its state plus the bookkeeping every write model item carries.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Record<S> {
+pub struct Versioned<S> {
     pub pk: String,
     pub sk: String,
     pub version: u64,
@@ -35,7 +33,7 @@ pub struct Record<S> {
     pub state: S,
 }
 
-impl<S: Serialize> Record<S> {
+impl<S: Serialize> Versioned<S> {
     /// The items that writing `states` one after another, by made-up commands, leaves under
     /// `pk`: a history for a producer's samples.
     pub fn history(pk: &str, at: &str, states: Vec<S>) -> Result<Vec<Item>> {
@@ -43,7 +41,7 @@ impl<S: Serialize> Record<S> {
             .into_iter()
             .enumerate()
             .map(|(n, state)| {
-                to_item(&Record {
+                to_item(&Versioned {
                     pk: pk.into(),
                     sk: "#".into(),
                     version: n as u64 + 1,
@@ -102,21 +100,33 @@ pub struct CommandMeta {
 
 /// A command's answer, as first given and as replayed for a repeated idempotency key.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Answer {
-    pub status: StatusCode,
+pub struct Reply {
+    pub status: u16,
     pub body: Value,
     pub replayed: bool,
 }
 
-impl IntoResponse for Answer {
-    fn into_response(self) -> Response {
-        let mut response = json_response(self.status, &self.body);
-        if self.replayed {
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", "true".parse().unwrap());
-        }
-        response
+/// Why a command was not carried out.
+#[derive(Debug)]
+pub enum Refusal<R> {
+    /// The decision refused it: a broken rule, or an aggregate the caller may not see.
+    Decided(R),
+    /// The expected version is not the current one.
+    VersionMismatch {
+        current: u64,
+    },
+    /// Every attempt lost a race with another writer.
+    Conflict {
+        current: u64,
+    },
+    /// The idempotency key came with a different request before.
+    KeyReused,
+    Store(Error),
+}
+
+impl<R> From<Error> for Refusal<R> {
+    fn from(e: Error) -> Self {
+        Refusal::Store(e)
     }
 }
 
@@ -130,21 +140,22 @@ pub struct Accepted {
 /// Runs a command on the aggregate at `key`.
 ///
 /// `decide` gets the current state (or `None`) and answers the new state, `None` for no
-/// change, or a problem (404 for an aggregate the caller may not see, 422 for a broken
-/// rule). `answer` shapes the response from the accepted version. With `If-Match`, a
-/// different current version answers 412. Without it, a lost race is retried with the
-/// fresh state, up to [`MAX_ATTEMPTS`] times, then answers 409 with the current version.
-pub async fn execute<S, D, A>(
+/// change, or its refusal (such as an aggregate the caller may not see, or a broken rule).
+/// `answer` shapes the reply's status and body from the accepted version. With an expected
+/// version (`if_match`), a different current version is refused at once. Without it, a lost
+/// race is retried with the fresh state, up to [`MAX_ATTEMPTS`] times, then refused as a
+/// conflict with the current version.
+pub async fn execute<S, R, D, A>(
     table: &dyn Table,
     key: &Key,
     meta: &CommandMeta,
     mut decide: D,
     answer: A,
-) -> Result<Answer, Problem>
+) -> Result<Reply, Refusal<R>>
 where
     S: Serialize + DeserializeOwned,
-    D: FnMut(Option<&S>) -> Result<Option<S>, Problem>,
-    A: Fn(Accepted) -> (StatusCode, Value),
+    D: FnMut(Option<&S>) -> Result<Option<S>, R>,
+    A: Fn(Accepted) -> (u16, Value),
 {
     if let Some(idempotency) = &meta.idempotency
         && let Some(answer) = replay(table, idempotency).await?
@@ -153,13 +164,15 @@ where
     }
     let mut current_version = 0;
     for attempt in 0..MAX_ATTEMPTS {
-        let current: Option<Record<S>> = table.get(key).await?.map(from_item).transpose()?;
+        let current: Option<Versioned<S>> = table.get(key).await?.map(from_item).transpose()?;
         current_version = current.as_ref().map_or(0, |r| r.version);
-        let decision = decide(current.as_ref().map(|r| &r.state))?;
+        let decision = decide(current.as_ref().map(|r| &r.state)).map_err(Refusal::Decided)?;
         if let Some(expected) = meta.if_match
             && expected != current_version
         {
-            return Err(stale(current_version));
+            return Err(Refusal::VersionMismatch {
+                current: current_version,
+            });
         }
         let (accepted, mut writes) = match decision {
             None => (
@@ -171,7 +184,7 @@ where
             ),
             Some(state) => {
                 let version = current_version + 1;
-                let record = Record {
+                let record = Versioned {
                     pk: key.pk.clone(),
                     sk: key.sk.clone(),
                     version,
@@ -201,29 +214,24 @@ where
                 Condition::NotExists,
             ));
         }
+        let reply = Reply {
+            status,
+            body,
+            replayed: false,
+        };
         if writes.is_empty() {
-            return Ok(Answer {
-                status,
-                body,
-                replayed: false,
-            });
+            return Ok(reply);
         }
         match table.write(writes).await {
-            Ok(()) => {
-                return Ok(Answer {
-                    status,
-                    body,
-                    replayed: false,
-                });
-            }
+            Ok(()) => return Ok(reply),
             Err(Error::ConditionFailed { index }) if index >= state_writes => {
                 // A concurrent request with the same key won: answer as it did.
                 let idempotency = meta
                     .idempotency
                     .as_ref()
                     .expect("an idempotency write failed");
-                if let Some(answer) = replay(table, idempotency).await? {
-                    return Ok(answer);
+                if let Some(reply) = replay(table, idempotency).await? {
+                    return Ok(reply);
                 }
             }
             Err(Error::ConditionFailed { .. }) if meta.if_match.is_some() => {
@@ -233,7 +241,7 @@ where
                     .as_ref()
                     .and_then(crate::store::version_of)
                     .unwrap_or(0);
-                return Err(stale(now));
+                return Err(Refusal::VersionMismatch { current: now });
             }
             Err(Error::ConditionFailed { .. }) => {
                 tracing::debug!(attempt, pk = %key.pk, "write lost a race; retrying");
@@ -245,30 +253,19 @@ where
             Err(e) => return Err(e.into()),
         }
     }
-    let now = table
+    let current = table
         .get(key)
         .await?
         .as_ref()
         .and_then(crate::store::version_of)
         .unwrap_or(current_version);
-    Err(Problem::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        "the order kept changing; read it and try again",
-    )
-    .with("currentVersion", now))
+    Err(Refusal::Conflict { current })
 }
 
-fn stale(current: u64) -> Problem {
-    Problem::new(
-        StatusCode::PRECONDITION_FAILED,
-        "version-mismatch",
-        "If-Match does not name the current version",
-    )
-    .with("currentVersion", current)
-}
-
-async fn replay(table: &dyn Table, idempotency: &Idempotency) -> Result<Option<Answer>, Problem> {
+async fn replay<R>(
+    table: &dyn Table,
+    idempotency: &Idempotency,
+) -> Result<Option<Reply>, Refusal<R>> {
     let Some(item) = table.get(&idempotency.key).await? else {
         return Ok(None);
     };
@@ -277,24 +274,21 @@ async fn replay(table: &dyn Table, idempotency: &Idempotency) -> Result<Option<A
         return Ok(None);
     }
     if record.fingerprint != idempotency.fingerprint {
-        return Err(Problem::unprocessable(
-            "idempotency-key-reused",
-            "this Idempotency-Key was used with a different request",
-        ));
+        return Err(Refusal::KeyReused);
     }
-    Ok(Some(Answer {
-        status: StatusCode::from_u16(record.status).unwrap_or(StatusCode::OK),
+    Ok(Some(Reply {
+        status: record.status,
         body: serde_json::from_str(&record.body).map_err(Error::from)?,
         replayed: true,
     }))
 }
 
-fn idempotency_item(idempotency: &Idempotency, status: StatusCode, body: &Value) -> Result<Item> {
+fn idempotency_item(idempotency: &Idempotency, status: u16, body: &Value) -> Result<Item> {
     to_item(&IdempotencyRecord {
         pk: idempotency.key.pk.clone(),
         sk: idempotency.key.sk.clone(),
         fingerprint: idempotency.fingerprint.clone(),
-        status: status.as_u16(),
+        status,
         body: body.to_string(),
         expires_at: crate::now_millis() / 1000 + IDEMPOTENCY_TTL.as_secs() as i64,
     })
@@ -303,51 +297,6 @@ fn idempotency_item(idempotency: &Idempotency, status: StatusCode, body: &Value)
 /// Now, in RFC 3339 with milliseconds.
 pub fn timestamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-impl<S> Record<S> {
-    /// A public event about this record's version, carrying its correlation and causation.
-    pub fn event(
-        &self,
-        event_type: &str,
-        kind: &str,
-        id: &str,
-        change: Value,
-        state: Value,
-    ) -> crate::event::PublicEvent {
-        let aggregate = crate::event::AggregateRef {
-            kind: kind.into(),
-            id: id.into(),
-            version: self.version,
-        };
-        let mut event =
-            crate::event::PublicEvent::new(event_type, aggregate, self.updated_at.clone());
-        event.correlation_id = self.correlation_id.clone();
-        event.causation_id = self.causation_id.clone();
-        event.change = change;
-        event.state = state;
-        event
-    }
-}
-
-/// The command metadata of a request: `If-Match`, the idempotency key scoped to the caller,
-/// and the correlation and causation ids.
-pub fn meta_from(
-    caller: &crate::http::Caller,
-    request: &crate::http::RequestMeta,
-    headers: &axum::http::HeaderMap,
-    method: &str,
-    path: &str,
-    body: &[u8],
-) -> Result<CommandMeta, Problem> {
-    let idempotency = crate::http::idempotency_key(headers)?
-        .map(|key| Idempotency::new(&caller.sub, &key, method, path, body));
-    Ok(CommandMeta {
-        if_match: crate::http::if_match(headers)?,
-        idempotency,
-        correlation_id: request.correlation_id.clone(),
-        causation_id: request.request_id.clone(),
-    })
 }
 
 #[cfg(all(test, feature = "embedded"))]
@@ -361,12 +310,11 @@ mod tests {
         n: u64,
     }
 
-    fn answer(accepted: Accepted) -> (StatusCode, Value) {
-        (
-            StatusCode::OK,
-            serde_json::json!({ "version": accepted.version }),
-        )
+    fn answer(accepted: Accepted) -> (u16, Value) {
+        (200, serde_json::json!({ "version": accepted.version }))
     }
+
+    type Refused = Refusal<()>;
 
     #[tokio::test]
     async fn a_command_that_keeps_losing_races_gives_up_with_409_and_the_current_version() {
@@ -382,14 +330,14 @@ mod tests {
             &table,
             &key,
             &meta,
-            |_: Option<&Counter>| Ok(Some(Counter { n: 0 })),
+            |_: Option<&Counter>| Ok::<_, ()>(Some(Counter { n: 0 })),
             answer,
         )
         .await
         .unwrap();
         // Another writer commits between every read and write of this command.
         let rival = |version: u64| {
-            let record = Record {
+            let record = Versioned {
                 pk: key.pk.clone(),
                 sk: key.sk.clone(),
                 version,
@@ -411,13 +359,12 @@ mod tests {
             rival(n + 2);
             Ok(Some(Counter { n: n + 1 }))
         };
-        let problem = execute(&table, &key, &meta, decide, answer)
+        let refusal: Refused = execute(&table, &key, &meta, decide, answer)
             .await
             .unwrap_err();
-        assert_eq!(problem.status, StatusCode::CONFLICT);
         assert_eq!(calls, MAX_ATTEMPTS);
         let stored = crate::store::version_of(&table.get(&key).await.unwrap().unwrap()).unwrap();
-        assert_eq!(problem.extra["currentVersion"], stored);
+        assert!(matches!(refusal, Refusal::Conflict { current } if current == stored));
     }
 
     #[tokio::test]
@@ -433,7 +380,7 @@ mod tests {
             &table,
             &key,
             &CommandMeta::default(),
-            |_: Option<&Counter>| Ok(Some(Counter { n: 0 })),
+            |_: Option<&Counter>| Ok::<_, ()>(Some(Counter { n: 0 })),
             answer,
         )
         .await
@@ -445,7 +392,7 @@ mod tests {
         let mut calls = 0;
         let decide = |_: Option<&Counter>| {
             calls += 1;
-            let record = Record {
+            let record = Versioned {
                 pk: key.pk.clone(),
                 sk: key.sk.clone(),
                 version: 2,
@@ -461,13 +408,10 @@ mod tests {
             .unwrap();
             Ok(Some(Counter { n: 1 }))
         };
-        let problem = execute(&table, &key, &meta, decide, answer)
+        let refusal: Refused = execute(&table, &key, &meta, decide, answer)
             .await
             .unwrap_err();
-        assert_eq!(
-            (problem.status, calls),
-            (StatusCode::PRECONDITION_FAILED, 1)
-        );
-        assert_eq!(problem.extra["currentVersion"], 2);
+        assert_eq!(calls, 1);
+        assert!(matches!(refusal, Refusal::VersionMismatch { current: 2 }));
     }
 }

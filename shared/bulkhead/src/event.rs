@@ -63,6 +63,30 @@ impl PublicEvent {
     }
 }
 
+impl<S> crate::command::Versioned<S> {
+    /// A public event about this stored version, carrying its correlation and causation.
+    pub fn event(
+        &self,
+        event_type: &str,
+        kind: &str,
+        id: &str,
+        change: Value,
+        state: Value,
+    ) -> PublicEvent {
+        let aggregate = AggregateRef {
+            kind: kind.into(),
+            id: id.into(),
+            version: self.version,
+        };
+        let mut event = PublicEvent::new(event_type, aggregate, self.updated_at.clone());
+        event.correlation_id = self.correlation_id.clone();
+        event.causation_id = self.causation_id.clone();
+        event.change = change;
+        event.state = state;
+        event
+    }
+}
+
 /// The deterministic event id of an aggregate version.
 pub fn event_id(aggregate: &AggregateRef) -> String {
     format!("{}:{}:{}", aggregate.kind, aggregate.id, aggregate.version)
