@@ -7,36 +7,25 @@
 //! function of the template must get a Lambda fixture that it answers as expected.
 
 use bulkhead::bus::BusEntry;
-use devstack::infra::{EmbeddedInfra, Infra};
+use devstack::infra::Infra;
 use devstack::registry::Functions;
 use devstack::template::Template;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 type Published = BTreeMap<(String, String), BusEntry>;
-
-fn system(dir: &std::path::Path) -> (Template, EmbeddedInfra, Functions) {
-    let template = Template::load(&system_tests::template_path()).unwrap();
-    let infra = EmbeddedInfra::open(&template, &dir.join("declarations.db")).unwrap();
-    let tables: HashMap<_, _> = template
-        .tables
-        .keys()
-        .map(|t| (t.clone(), infra.table(t).unwrap()))
-        .collect();
-    let buses: HashMap<_, _> = template
-        .buses
-        .iter()
-        .map(|b| (b.clone(), infra.bus(b).unwrap()))
-        .collect();
-    let functions = Functions::build(&template, &tables, &buses).unwrap();
-    (template, infra, functions)
-}
 
 /// One sample entry of every event some trigger publishes, by source and type.
 fn published(functions: &Functions) -> Published {
     let mut published = Published::new();
     for (function, trigger) in &functions.triggers {
         let declared = trigger.publishes();
+        assert_eq!(
+            declared.source,
+            bulkhead::event::source_of(&function.service),
+            "{} publishes under its service's source",
+            function.name
+        );
         let samples = trigger.sample_events().unwrap();
         for event_type in declared.types {
             assert!(
@@ -61,7 +50,7 @@ fn published(functions: &Functions) -> Published {
 #[tokio::test]
 async fn every_rule_delivers_exactly_what_its_listener_declares() {
     let dir = tempfile::tempdir().unwrap();
-    let (template, infra, functions) = system(dir.path());
+    let (template, infra, functions) = system_tests::embedded_system(dir.path());
     let published = published(&functions);
     assert!(
         !functions.listeners.is_empty(),

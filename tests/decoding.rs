@@ -8,13 +8,11 @@
 //! `BULKHEAD_FUZZ_CASES` sets the number of batches per property (default 512).
 
 use bulkhead::batch::Batch;
-use devstack::infra::{EmbeddedInfra, Infra};
 use devstack::registry::Functions;
-use devstack::template::Template;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// How a record is broken.
@@ -126,19 +124,7 @@ fn cases() -> u32 {
 /// every event some producer publishes.
 fn build() -> (tempfile::TempDir, Functions, Vec<Value>) {
     let dir = tempfile::tempdir().unwrap();
-    let template = Template::load(&system_tests::template_path()).unwrap();
-    let infra = EmbeddedInfra::open(&template, &dir.path().join("fuzz.db")).unwrap();
-    let tables: HashMap<_, _> = template
-        .tables
-        .keys()
-        .map(|t| (t.clone(), infra.table(t).unwrap()))
-        .collect();
-    let buses: HashMap<_, _> = template
-        .buses
-        .iter()
-        .map(|b| (b.clone(), infra.bus(b).unwrap()))
-        .collect();
-    let functions = Functions::build(&template, &tables, &buses).unwrap();
+    let (_, _, functions) = system_tests::embedded_system(dir.path());
     let mut samples = vec![];
     for (_, trigger) in &functions.triggers {
         for event in trigger.sample_events().unwrap() {

@@ -93,24 +93,24 @@ pub fn on_moto() -> bool {
 }
 
 /// The repository's template.
+/// The template and every function of it, built on a fresh embedded database in `dir`.
+pub fn embedded_system(
+    dir: &Path,
+) -> (
+    devstack::template::Template,
+    devstack::infra::EmbeddedInfra,
+    devstack::registry::Functions,
+) {
+    let template = devstack::template::Template::load(&template_path()).unwrap();
+    let infra = devstack::infra::EmbeddedInfra::open(&template, &dir.join("system.db")).unwrap();
+    let functions = devstack::registry::Functions::on(&template, &infra).unwrap();
+    (template, infra, functions)
+}
+
 /// The dead-letter queues of the listeners that take this event, as they declare.
 pub fn dead_letter_queues_taking(source: &str, detail_type: &str) -> Vec<String> {
-    use devstack::infra::Infra;
-    let template = devstack::template::Template::load(&template_path()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let infra =
-        devstack::infra::EmbeddedInfra::open(&template, &dir.path().join("scratch.db")).unwrap();
-    let tables = template
-        .tables
-        .keys()
-        .map(|t| (t.clone(), infra.table(t).unwrap()))
-        .collect();
-    let buses = template
-        .buses
-        .iter()
-        .map(|b| (b.clone(), infra.bus(b).unwrap()))
-        .collect();
-    let functions = devstack::registry::Functions::build(&template, &tables, &buses).unwrap();
+    let (template, _infra, functions) = embedded_system(dir.path());
     let mut queues: Vec<String> = functions
         .listeners
         .iter()

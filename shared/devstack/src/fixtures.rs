@@ -20,7 +20,7 @@ use bulkhead::batch::Batch;
 use bulkhead::store::{Condition, Write};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The roles a fixture's caller has: every role the API knows.
@@ -41,15 +41,7 @@ fn problem(what: impl std::fmt::Display) -> crate::Error {
 /// database.
 pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap<String, Fixture>> {
     let infra = EmbeddedInfra::open(template, &dir.join("fixtures.db"))?;
-    let mut tables = HashMap::new();
-    for name in template.tables.keys() {
-        tables.insert(name.clone(), infra.table(name)?);
-    }
-    let mut buses = HashMap::new();
-    for bus in &template.buses {
-        buses.insert(bus.clone(), infra.bus(bus)?);
-    }
-    let functions = Functions::build(template, &tables, &buses)?;
+    let functions = Functions::on(template, &infra)?;
     let mut fixtures = BTreeMap::new();
     for (function, trigger) in &functions.triggers {
         let mapping = function
@@ -58,7 +50,8 @@ pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap
             .ok_or_else(|| problem(&function.name))?;
         for history in trigger.sample_histories()? {
             for item in history {
-                tables[&mapping.table]
+                infra
+                    .table(&mapping.table)?
                     .write(vec![Write::put(item, Condition::Always)])
                     .await?;
             }

@@ -72,6 +72,19 @@ pub struct Functions {
 }
 
 impl Functions {
+    /// Builds each function on the backend's own tables and buses, without faults.
+    pub fn on(template: &Template, infra: &dyn crate::infra::Infra) -> crate::Result<Functions> {
+        let mut tables = HashMap::new();
+        for name in template.tables.keys() {
+            tables.insert(name.clone(), infra.table(name)?);
+        }
+        let mut buses = HashMap::new();
+        for bus in &template.buses {
+            buses.insert(bus.clone(), infra.bus(bus)?);
+        }
+        Functions::build(template, &tables, &buses)
+    }
+
     /// Builds each function with its template environment. A function without a registry
     /// entry is an error, never a silent gap.
     pub fn build(
