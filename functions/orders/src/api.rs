@@ -189,7 +189,7 @@ async fn offers(
         (status = 412), (status = 415),
         (status = 422, description = "A rule or the body's shape: `invalid-body`, `no-lines`, \
             `too-many-lines`, `invalid-quantity`, `unknown-sku`, `product-discontinued`, \
-            `idempotency-key-reused`."),
+            `order-total-too-large`, `idempotency-key-reused`."),
     ),
     security(("bearerAuth" = ["customer"])))]
 async fn place_order(
@@ -261,7 +261,7 @@ async fn get_order(
         (status = 404), (status = 409), (status = 412), (status = 415),
         (status = 422, description = "A rule or the body's shape: `invalid-body`, \
             `invalid-quantity`, `too-many-lines`, `unknown-sku`, `product-discontinued`, \
-            `order-closed`, `idempotency-key-reused`."),
+            `order-total-too-large`, `order-closed`, `idempotency-key-reused`."),
     ),
     security(("bearerAuth" = ["customer"])))]
 async fn add_line(
