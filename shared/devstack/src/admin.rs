@@ -133,6 +133,9 @@ impl Admin {
     /// `/_devstack/{path}`.
     async fn endpoint(&self, path: &str, request: Request) -> Result<Response, Problem> {
         let method = request.method().clone();
+        if method != Method::GET {
+            json_only(request.headers())?;
+        }
         let segments: Vec<&str> = path.split('/').collect();
         let body = axum::body::to_bytes(request.into_body(), MAX_PAYLOAD)
             .await
@@ -167,6 +170,17 @@ impl Admin {
             })),
             (Method::PUT, ["tables", table, "items"]) if self.tables.iter().any(|t| t == table) => {
                 let item: bulkhead::store::Item = bulkhead::http::parse_json(&body)?;
+                bulkhead::store::Key::of(&item)
+                    .ok()
+                    .filter(|key| !key.pk.is_empty() && !key.sk.is_empty())
+                    .ok_or_else(|| {
+                        Problem::unprocessable(
+                            "invalid-item",
+                            format!(
+                                "an item of {table} needs its key: pk and sk, non-empty strings"
+                            ),
+                        )
+                    })?;
                 self.infra.put_raw(table, item).await?;
                 Ok(StatusCode::NO_CONTENT.into_response())
             }
@@ -176,5 +190,30 @@ impl Admin {
                 format!("no devstack endpoint /_devstack/{path}"),
             )),
         }
+    }
+}
+
+/// Admin writes take JSON only: a request with a body must say `application/json`, and no
+/// write may name another type. A web page can send `text/plain` or a form to localhost
+/// without asking, but not `application/json` (that needs a CORS preflight, which the
+/// devstack never grants).
+fn json_only(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
+    let content_type = headers.get(header::CONTENT_TYPE);
+    let is_json = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    let has_body = headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|n| n.as_bytes() != b"0")
+        || headers.contains_key(header::TRANSFER_ENCODING);
+    if is_json || (content_type.is_none() && !has_body) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "devstack writes take application/json",
+        ))
     }
 }
