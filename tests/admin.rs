@@ -24,14 +24,21 @@ async fn a_web_page_elsewhere_cannot_drive_the_devstack() {
     faults("application/x-www-form-urlencoded", None)
         .await
         .problem(415, Some("unsupported-media-type"));
-    for origin in ["http://evil.example", "null", "http://localhost.evil.example"] {
+    for origin in [
+        "http://evil.example",
+        "null",
+        "http://localhost.evil.example",
+    ] {
         faults("application/json", Some(("origin", origin)))
             .await
             .problem(403, Some("foreign-origin"));
     }
-    faults("application/json", Some(("host", "rebound.evil.example:3000")))
-        .await
-        .problem(403, Some("foreign-origin"));
+    faults(
+        "application/json",
+        Some(("host", "rebound.evil.example:3000")),
+    )
+    .await
+    .problem(403, Some("foreign-origin"));
     let alice = stack.token("alice", &["customer"]);
     Stack::reply(
         stack
@@ -43,9 +50,12 @@ async fn a_web_page_elsewhere_cannot_drive_the_devstack() {
     .problem(403, Some("foreign-origin"));
     assert_eq!(stack.status().await["down"], json!([]), "nothing applied");
 
-    faults("application/json", Some(("origin", "http://localhost:5173")))
-        .await
-        .expect(200);
+    faults(
+        "application/json",
+        Some(("origin", "http://localhost:5173")),
+    )
+    .await
+    .expect(200);
     assert_eq!(stack.status().await["down"], json!(["orders"]));
     stack.set_faults(json!({})).await;
 }

@@ -74,9 +74,11 @@ proptest! {
 
 #[test]
 fn the_bounds_leave_room_for_every_figure() {
-    assert!(MAX_ORDER_TOTAL_CENTS * ORDERS_A_DAY <= SAFE);
-    assert!(MAX_LINES as i64 * MAX_QUANTITY * ORDERS_A_DAY <= SAFE);
-    assert!(MAX_PRICE_CENTS <= MAX_ORDER_TOTAL_CENTS);
+    const {
+        assert!(MAX_ORDER_TOTAL_CENTS * ORDERS_A_DAY <= SAFE);
+        assert!(MAX_LINES as i64 * MAX_QUANTITY * ORDERS_A_DAY <= SAFE);
+        assert!(MAX_PRICE_CENTS <= MAX_ORDER_TOTAL_CENTS);
+    }
     // The reproduction: 50 lines of 10,000 at the highest price is refused.
     assert_eq!(
         placed(&vec![(MAX_QUANTITY, MAX_PRICE_CENTS); MAX_LINES]).unwrap_err(),
