@@ -68,11 +68,12 @@ async fn an_item_without_its_tables_key_is_422() {
         json!({"pk": {"S": "ORDER#x"}}),
         json!({"pk": {"N": "1"}, "sk": {"S": "#"}}),
         json!({"pk": {"S": ""}, "sk": {"S": "#"}}),
+        json!({"pk": {"S": "CUSTOMER#x"}, "sk": {"S": "#"}, "gsi1pk": {"N": "1"}}),
     ] {
         stack
             .send(
                 Method::PUT,
-                "/_devstack/tables/OrdersTable/items",
+                "/_devstack/tables/TrackingTable/items",
                 None,
                 Some(item.clone()),
                 &[],

@@ -28,7 +28,8 @@ pub struct Admin {
     infra: Arc<dyn Infra>,
     queues: BTreeMap<String, QueueSpec>,
     streams: Vec<StreamConsumer>,
-    tables: Vec<String>,
+    /// Each table's secondary indexes (`<index>pk`, `<index>sk` are their keys).
+    tables: BTreeMap<String, Vec<String>>,
     /// The API's OpenAPI document, generated from the route declarations, served
     /// unauthenticated at `GET /openapi.json`.
     openapi: String,
@@ -46,7 +47,11 @@ impl Admin {
             infra,
             queues: template.queues.clone(),
             streams,
-            tables: template.tables.keys().cloned().collect(),
+            tables: template
+                .tables
+                .iter()
+                .map(|(name, (spec, _))| (name.clone(), spec.indexes.clone()))
+                .collect(),
             openapi: crate::openapi::text(),
         }
     }
@@ -168,19 +173,11 @@ impl Admin {
             (Method::POST, ["queues", dlq, "redrive"]) => ok(json!({
                 "moved": self.redrive(dlq).await?,
             })),
-            (Method::PUT, ["tables", table, "items"]) if self.tables.iter().any(|t| t == table) => {
+            (Method::PUT, ["tables", table, "items"]) if self.tables.contains_key(*table) => {
                 let item: bulkhead::store::Item = bulkhead::http::parse_json(&body)?;
-                bulkhead::store::Key::of(&item)
-                    .ok()
-                    .filter(|key| !key.pk.is_empty() && !key.sk.is_empty())
-                    .ok_or_else(|| {
-                        Problem::unprocessable(
-                            "invalid-item",
-                            format!(
-                                "an item of {table} needs its key: pk and sk, non-empty strings"
-                            ),
-                        )
-                    })?;
+                keyed(&item, &self.tables[*table]).map_err(|e| {
+                    Problem::unprocessable("invalid-item", format!("an item of {table}: {e}"))
+                })?;
                 self.infra.put_raw(table, item).await?;
                 Ok(StatusCode::NO_CONTENT.into_response())
             }
@@ -216,4 +213,25 @@ fn json_only(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
             "devstack writes take application/json",
         ))
     }
+}
+
+/// Checks an item against its table's key schema, as DynamoDB does: `pk` and `sk` are
+/// non-empty strings, and an index's key attributes, when present, are strings too.
+fn keyed(item: &bulkhead::store::Item, indexes: &[String]) -> Result<(), String> {
+    use bulkhead::store::AttributeValue;
+    for name in ["pk", "sk"] {
+        match item.get(name) {
+            Some(AttributeValue::S(s)) if !s.is_empty() => {}
+            _ => return Err(format!("{name} must be a non-empty string")),
+        }
+    }
+    for index in indexes {
+        for name in [format!("{index}pk"), format!("{index}sk")] {
+            match item.get(&name) {
+                None | Some(AttributeValue::S(_)) => {}
+                Some(_) => return Err(format!("{name}, a key of index {index}, must be a string")),
+            }
+        }
+    }
+    Ok(())
 }
