@@ -113,3 +113,129 @@ async fn a_path_parameter_that_is_not_utf8_is_a_400_problem() {
             .problem(400, Some("invalid-path"));
     }
 }
+
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_is_422_invalid_body() {
+    let stack = Stack::start().await;
+    stack.product("A1", "Anchor", 100).await;
+    let alice = stack.token("alice", &["customer"]);
+    let m = stack.token("mia", &["merchandiser"]);
+    let id = stack
+        .order("alice", json!([{"sku": "A1", "quantity": 1}]))
+        .await;
+    for (path, token, body) in [
+        ("/orders".to_string(), &alice, json!({"lines": [["A1", 1]]})),
+        ("/orders".to_string(), &alice, json!([[["A1", 1]]])),
+        (format!("/orders/{id}/lines"), &alice, json!(["A1", 1])),
+    ] {
+        stack
+            .send(Method::POST, &path, Some(token), Some(body), &[])
+            .await
+            .problem(422, Some("invalid-body"));
+    }
+    stack
+        .send(
+            Method::PUT,
+            "/products/A2",
+            Some(&m),
+            Some(json!(["Anchor", 100])),
+            &[],
+        )
+        .await
+        .problem(422, Some("invalid-body"));
+    let order = stack
+        .get(&format!("/orders/{id}"), &alice)
+        .await
+        .expect(200);
+    assert_eq!(order["version"], 1, "nothing applied");
+}
+
+#[tokio::test]
+async fn an_invalid_id_in_any_path_is_400_on_every_route() {
+    let stack = Stack::start().await;
+    stack.product("A1", "Anchor", 100).await;
+    let all = stack.token("alice", &["customer", "staff", "merchandiser", "marketing"]);
+    let id = stack
+        .order("alice", json!([{"sku": "A1", "quantity": 1}]))
+        .await;
+    let long = "A".repeat(65);
+    for bad in ["A1%00", long.as_str(), "a.b", "%20", "A1%2FB"] {
+        let product = json!({"name": "x", "priceCents": 1});
+        let line = json!({"sku": "A1", "quantity": 1});
+        for (method, path, body, code) in [
+            (Method::GET, format!("/products/{bad}"), None, "invalid-sku"),
+            (
+                Method::PUT,
+                format!("/products/{bad}"),
+                Some(product),
+                "invalid-sku",
+            ),
+            (
+                Method::DELETE,
+                format!("/products/{bad}"),
+                None,
+                "invalid-sku",
+            ),
+            (
+                Method::GET,
+                format!("/orders/{bad}"),
+                None,
+                "invalid-order-id",
+            ),
+            (
+                Method::POST,
+                format!("/orders/{bad}/lines"),
+                Some(line),
+                "invalid-order-id",
+            ),
+            (
+                Method::DELETE,
+                format!("/orders/{bad}/lines/A1"),
+                None,
+                "invalid-order-id",
+            ),
+            (
+                Method::DELETE,
+                format!("/orders/{id}/lines/{bad}"),
+                None,
+                "invalid-sku",
+            ),
+            (
+                Method::POST,
+                format!("/orders/{bad}/cancel"),
+                None,
+                "invalid-order-id",
+            ),
+            (
+                Method::POST,
+                format!("/orders/{bad}/ship"),
+                None,
+                "invalid-order-id",
+            ),
+            (
+                Method::POST,
+                format!("/orders/{bad}/deliver"),
+                None,
+                "invalid-order-id",
+            ),
+            (
+                Method::GET,
+                format!("/tracking/orders/{bad}"),
+                None,
+                "invalid-order-id",
+            ),
+            (
+                Method::GET,
+                format!("/fulfillment/orders/{bad}"),
+                None,
+                "invalid-order-id",
+            ),
+        ] {
+            let reply = stack
+                .send(method.clone(), &path, Some(&all), body, &[])
+                .await;
+            assert_eq!(reply.status.as_u16(), 400, "{method} {path}: {reply:?}");
+            reply.problem(400, Some(code));
+        }
+    }
+}

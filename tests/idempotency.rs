@@ -134,3 +134,46 @@ async fn a_malformed_key_is_refused() {
         .await
         .problem(400, Some("invalid-idempotency-key"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_and_keys_that_contain_the_separator_never_share_a_key() {
+    let stack = Stack::start().await;
+    stack.product("A1", "Anchor", 100).await;
+    let vic = stack.token("vic", &["customer"]);
+    let vick = stack.token("vic#k", &["customer"]);
+    let body = json!({"lines": [{"sku": "A1", "quantity": 1}]});
+    let place = |token, key| {
+        stack.send(
+            Method::POST,
+            "/orders",
+            Some(token),
+            Some(body.clone()),
+            &[("idempotency-key", key)],
+        )
+    };
+    let first = place(&vic, "k#x").await.expect(201);
+    let second = place(&vick, "x").await;
+    assert!(second.headers.get("idempotent-replayed").is_none());
+    let second = second.expect(201);
+    assert_ne!(second["id"], first["id"], "vic#k's order is its own");
+    let order = stack
+        .get(
+            &format!("/orders/{}", second["id"].as_str().unwrap()),
+            &vick,
+        )
+        .await
+        .expect(200);
+    assert_eq!(order["customerId"], "vic#k");
+    // A different body under vic#k's key is vic#k's own business, not a reuse of vic's.
+    place(&vick, "x").await.expect(201);
+    stack
+        .send(
+            Method::POST,
+            "/orders",
+            Some(&vic),
+            Some(json!({"lines": [{"sku": "A1", "quantity": 2}]})),
+            &[("idempotency-key", "k#x")],
+        )
+        .await
+        .problem(422, Some("idempotency-key-reused"));
+}

@@ -139,6 +139,7 @@ async fn duplicated_and_reordered_events_never_make_a_second_message() {
                         Method::POST,
                         "/_devstack/queues/NotificationsQueue/messages",
                     )
+                    .header("content-type", "application/json")
                     .body(event.to_string()),
             )
             .await;

@@ -151,6 +151,29 @@ async fn business_rules_answer_422_with_stable_codes() {
         .problem(422, Some("product-discontinued"));
     place(json!([])).await.problem(422, Some("no-lines"));
 
+    // $1,000,000 is the highest price; $10,000,000 the largest order.
+    stack
+        .send(
+            Method::PUT,
+            "/products/DEAR",
+            Some(&m),
+            Some(json!({"name": "Dear", "priceCents": 100_000_001})),
+            &[],
+        )
+        .await
+        .problem(422, Some("invalid-price"));
+    stack.product("DEAR", "Dear", 100_000_000).await;
+    stack.drain().await;
+    place(json!([{"sku": "DEAR", "quantity": 10}]))
+        .await
+        .expect(201);
+    place(json!([{"sku": "DEAR", "quantity": 10}, {"sku": "A1", "quantity": 1}]))
+        .await
+        .problem(422, Some("order-total-too-large"));
+    place(json!([{"sku": "DEAR", "quantity": 10_000}]))
+        .await
+        .problem(422, Some("order-total-too-large"));
+
     let id = stack
         .order("alice", json!([{"sku": "A1", "quantity": 1}]))
         .await;
@@ -163,6 +186,9 @@ async fn business_rules_answer_422_with_stable_codes() {
         .await
         .problem(422, Some("product-discontinued"));
     line("NOPE", 1).await.problem(422, Some("unknown-sku"));
+    line("DEAR", 10)
+        .await
+        .problem(422, Some("order-total-too-large"));
 
     let staff = stack.token("sam", &["staff"]);
     stack

@@ -57,8 +57,8 @@ struct PutProduct {
     /// 1 to 200 characters once trimmed, else 422 `invalid-name`.
     #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
-    /// 1 to 100,000,000,000, else 422 `invalid-price`.
-    #[schema(minimum = 1, maximum = 100_000_000_000_i64)]
+    /// 1 to 100,000,000 ($1,000,000), else 422 `invalid-price`.
+    #[schema(minimum = 1, maximum = 100_000_000_i64)]
     price_cents: i64,
 }
 

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The highest price accepted, in cents.
-pub const MAX_PRICE_CENTS: i64 = 100_000_000_000;
+/// The highest price accepted, in cents: $1,000,000. Orders cap their total at 10 times
+/// that (`orders::domain::MAX_ORDER_TOTAL_CENTS`).
+pub const MAX_PRICE_CENTS: i64 = 100_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -76,9 +76,9 @@ struct LinePath {
         example = "o-0195f0c2a1b27c3e8f4d5a6b7c8d9e0f"
     )]
     id: String,
-    /// The sku of a line of the order. It is not checked against the id pattern: a sku the
-    /// order has no line for answers 404 `line-not-found`.
-    #[param(min_length = 1, example = "A1")]
+    /// The sku of a line of the order: 1 to 64 of `A-Z a-z 0-9 - _`, else 400
+    /// `invalid-sku`; a sku the order has no line for answers 404 `line-not-found`.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,64}$", example = "A1")]
     sku: String,
 }
 
@@ -189,7 +189,7 @@ async fn offers(
         (status = 412), (status = 415),
         (status = 422, description = "A rule or the body's shape: `invalid-body`, `no-lines`, \
             `too-many-lines`, `invalid-quantity`, `unknown-sku`, `product-discontinued`, \
-            `idempotency-key-reused`."),
+            `order-total-too-large`, `idempotency-key-reused`."),
     ),
     security(("bearerAuth" = ["customer"])))]
 async fn place_order(
@@ -261,7 +261,7 @@ async fn get_order(
         (status = 404), (status = 409), (status = 412), (status = 415),
         (status = 422, description = "A rule or the body's shape: `invalid-body`, \
             `invalid-quantity`, `too-many-lines`, `unknown-sku`, `product-discontinued`, \
-            `order-closed`, `idempotency-key-reused`."),
+            `order-total-too-large`, `order-closed`, `idempotency-key-reused`."),
     ),
     security(("bearerAuth" = ["customer"])))]
 async fn add_line(
@@ -313,6 +313,7 @@ async fn remove_line(
     headers: HeaderMap,
 ) -> Result<Reply, Problem> {
     valid_id("order id", &id)?;
+    valid_id("sku", &sku)?;
     let meta =
         bulkhead::http::command_meta(&caller, &request, &headers, "DELETE", uri.path(), b"")?;
     let decide =

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 pub const MAX_QUANTITY: i64 = 10_000;
 /// Also keeps a sales transaction (one write per sku, plus two) within DynamoDB's 100.
 pub const MAX_LINES: usize = 50;
+/// The largest order, in cents: $10,000,000. With it every money figure of an order, and a
+/// day's sales totals up to 9,007,199 orders at this maximum, stay below 2^53, the largest
+/// integer a JavaScript client reads exactly.
+pub const MAX_ORDER_TOTAL_CENTS: i64 = 1_000_000_000;
 
 /// `PLACED → SHIPPED → DELIVERED`, or `PLACED → CANCELLED`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -35,6 +39,8 @@ pub struct Order {
     pub status: OrderStatus,
     #[schema(max_items = 50)]
     pub lines: Vec<Line>,
+    /// At most 1,000,000,000 ($10,000,000), else 422 `order-total-too-large`.
+    #[schema(minimum = 0, maximum = 1_000_000_000_i64)]
     pub total_cents: i64,
     /// RFC 3339, UTC, with milliseconds.
     #[schema(format = DateTime)]
@@ -66,6 +72,8 @@ pub enum OrderError {
     TooLate,
     #[error("the order has not been shipped")]
     NotShipped,
+    #[error("an order totals at most {MAX_ORDER_TOTAL_CENTS} cents")]
+    OrderTotalTooLarge,
     #[error("the order has no line for sku {0}")]
     LineNotFound(String),
     #[error("no such order")]
@@ -84,6 +92,7 @@ impl OrderError {
             OrderError::OrderClosed(_) => "order-closed",
             OrderError::TooLate => "too-late",
             OrderError::NotShipped => "not-shipped",
+            OrderError::OrderTotalTooLarge => "order-total-too-large",
             OrderError::LineNotFound(_) => "line-not-found",
             OrderError::NotFound => "not-found",
         }
@@ -107,8 +116,18 @@ fn priced(sku: &str, quantity: i64, offer: Option<&Offer>) -> Result<Line> {
     }
 }
 
-fn total(lines: &[Line]) -> i64 {
-    lines.iter().map(|l| l.quantity * l.unit_price_cents).sum()
+/// The order's total, refused above [`MAX_ORDER_TOTAL_CENTS`]. Prices come from catalog
+/// events, so the arithmetic is checked rather than trusted to their bounds.
+fn total(lines: &[Line]) -> Result<i64> {
+    lines
+        .iter()
+        .try_fold(0i64, |sum, l| {
+            l.quantity
+                .checked_mul(l.unit_price_cents)
+                .and_then(|line| sum.checked_add(line))
+        })
+        .filter(|t| (0..=MAX_ORDER_TOTAL_CENTS).contains(t))
+        .ok_or(OrderError::OrderTotalTooLarge)
 }
 
 fn open(order: &Order) -> Result<()> {
@@ -152,7 +171,7 @@ pub fn place<'a>(
         id: id.into(),
         customer_id: customer_id.into(),
         status: OrderStatus::Placed,
-        total_cents: total(&lines),
+        total_cents: total(&lines)?,
         lines,
         placed_at: placed_at.into(),
     })
@@ -163,7 +182,7 @@ pub fn add_line(order: &Order, sku: &str, quantity: i64, offer: Option<&Offer>) 
     open(order)?;
     let lines = add(order.lines.clone(), priced(sku, quantity, offer)?)?;
     Ok(Order {
-        total_cents: total(&lines),
+        total_cents: total(&lines)?,
         lines,
         ..order.clone()
     })
@@ -181,7 +200,7 @@ pub fn remove_line(order: &Order, sku: &str) -> Result<Order> {
         .cloned()
         .collect();
     Ok(Order {
-        total_cents: total(&lines),
+        total_cents: total(&lines)?,
         lines,
         ..order.clone()
     })
@@ -295,6 +314,54 @@ mod tests {
             }]
         );
         assert_eq!(order.total_cents, 1250);
+    }
+
+    #[test]
+    fn given_an_order_over_the_largest_total_then_it_is_refused() {
+        let offer = |price_cents| {
+            move |_: &str| {
+                Some(Offer {
+                    price_cents,
+                    discontinued: false,
+                })
+            }
+        };
+        let at_most = place(
+            "o",
+            "c",
+            "t",
+            [("A1", 10)],
+            offer(MAX_ORDER_TOTAL_CENTS / 10),
+        );
+        assert_eq!(at_most.unwrap().total_cents, MAX_ORDER_TOTAL_CENTS);
+        assert_eq!(
+            place(
+                "o",
+                "c",
+                "t",
+                [("A1", 10), ("B2", 1)],
+                offer(MAX_ORDER_TOTAL_CENTS / 10)
+            ),
+            Err(OrderError::OrderTotalTooLarge)
+        );
+        assert_eq!(
+            place("o", "c", "t", [("A1", MAX_QUANTITY)], offer(i64::MAX)),
+            Err(OrderError::OrderTotalTooLarge),
+            "a price no catalog accepts does not overflow"
+        );
+        assert_eq!(
+            place("o", "c", "t", [("A1", 1)], offer(-1)),
+            Err(OrderError::OrderTotalTooLarge)
+        );
+        let order = given_placed(&[("A1", 1)]);
+        let big = Offer {
+            price_cents: MAX_ORDER_TOTAL_CENTS,
+            discontinued: false,
+        };
+        assert_eq!(
+            add_line(&order, "B2", 1, Some(&big)),
+            Err(OrderError::OrderTotalTooLarge)
+        );
     }
 
     #[test]

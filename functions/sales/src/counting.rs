@@ -50,24 +50,26 @@ pub fn day_of(timestamp: &str) -> Option<String> {
     Some(day.to_string())
 }
 
-/// What an order in this state contributes. A cancelled order contributes nothing.
-pub fn contribution(state: &OrderState, day: String) -> Contribution {
+/// What an order in this state contributes. A cancelled order contributes nothing. `None`
+/// when a figure overflows, which the orders service's limits rule out for orders it
+/// accepted.
+pub fn contribution(state: &OrderState, day: String) -> Option<Contribution> {
     let mut c = Contribution {
         day,
         ..Contribution::default()
     };
     if state.status == "CANCELLED" {
-        return c;
+        return Some(c);
     }
     c.orders = 1;
     for line in &state.lines {
-        let amount = c.skus.entry(line.sku.clone()).or_default();
-        amount.units += line.quantity;
-        amount.revenue_cents += line.quantity * line.unit_price_cents;
-        c.total.units += line.quantity;
-        c.total.revenue_cents += line.quantity * line.unit_price_cents;
+        let revenue = line.quantity.checked_mul(line.unit_price_cents)?;
+        for amount in [c.skus.entry(line.sku.clone()).or_default(), &mut c.total] {
+            amount.units = amount.units.checked_add(line.quantity)?;
+            amount.revenue_cents = amount.revenue_cents.checked_add(revenue)?;
+        }
     }
-    c
+    Some(c)
 }
 
 #[cfg(test)]
@@ -95,7 +97,7 @@ mod tests {
 
     #[test]
     fn given_a_placed_order_then_it_counts_once_with_its_lines() {
-        let c = contribution(&state("PLACED", &[("A", 2, 100), ("B", 1, 50)]), day());
+        let c = contribution(&state("PLACED", &[("A", 2, 100), ("B", 1, 50)]), day()).unwrap();
         assert_eq!(
             (c.orders, c.total.units, c.total.revenue_cents),
             (1, 3, 250)
@@ -107,6 +109,17 @@ mod tests {
                 revenue_cents: 200
             }
         );
+    }
+
+    #[test]
+    fn given_figures_that_overflow_then_there_is_no_contribution() {
+        assert_eq!(
+            contribution(&state("PLACED", &[("A", 2, i64::MAX)]), day()),
+            None
+        );
+        let halves = [("A", 1, i64::MAX / 2 + 1), ("B", 1, i64::MAX / 2 + 1)];
+        assert_eq!(contribution(&state("PLACED", &halves), day()), None);
+        assert!(contribution(&state("CANCELLED", &halves), day()).is_some());
     }
 
     #[test]

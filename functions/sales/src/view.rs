@@ -74,14 +74,10 @@ pub async fn apply(table: Arc<dyn Table>, event: Delivered, order: OrderState) -
     let day = day_of(&order.placed_at)
         .ok_or_else(|| Error::Malformed(format!("placedAt {:?}", order.placed_at)))?;
     let aggregate = &event.detail.aggregate;
+    let share = contribution(&order, day)
+        .ok_or_else(|| Error::Malformed(format!("order {} overflows the totals", aggregate.id)))?;
     let bookkeeping = Key::new(format!("{ORDER_PREFIX}{}", aggregate.id), "#");
-    count_once(
-        table.as_ref(),
-        bookkeeping,
-        aggregate.version,
-        contribution(&order, day),
-    )
-    .await?;
+    count_once(table.as_ref(), bookkeeping, aggregate.version, share).await?;
     Ok(())
 }
 
@@ -154,7 +150,7 @@ mod tests {
         let mut skus = BTreeMap::new();
         for states in orders {
             let last = states.last().unwrap();
-            let c = crate::counting::contribution(last, day_of(&last.placed_at).unwrap());
+            let c = crate::counting::contribution(last, day_of(&last.placed_at).unwrap()).unwrap();
             let d = days.entry(c.day.clone()).or_default();
             d.0 += c.orders;
             d.1 += c.total.units;
@@ -304,7 +300,9 @@ mod tests {
                 .collect(),
             placed_at: "2026-11-22T10:00:00.000Z".into(),
         };
-        contribution(&state, "2026-11-22".into()).counters()
+        contribution(&state, "2026-11-22".into())
+            .unwrap()
+            .counters()
     }
 
     fn amounts(d: &[Counter], key: Key) -> Vec<(&'static str, i64)> {

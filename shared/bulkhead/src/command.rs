@@ -71,10 +71,17 @@ impl Idempotency {
         }
         let fingerprint = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
         Idempotency {
-            key: Key::new(format!("{IDEMPOTENCY_PREFIX}{scope}#{key}"), "#"),
+            key: Key::new(idempotency_pk(scope, key), "#"),
             fingerprint,
         }
     }
+}
+
+/// `IDEMPOTENCY#<length of scope>:<scope>#<key>`. The caller controls both the scope (its
+/// `sub`) and the key, and either may contain `#`: the length prefix makes the split
+/// unambiguous, so `vic` with key `k#x` and `vic#k` with key `x` never share a record.
+fn idempotency_pk(scope: &str, key: &str) -> String {
+    format!("{IDEMPOTENCY_PREFIX}{}:{scope}#{key}", scope.len())
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -315,6 +322,25 @@ mod tests {
     }
 
     type Refused = Refusal<()>;
+
+    #[test]
+    fn idempotency_scopes_that_contain_the_separator_never_collide() {
+        let key =
+            |scope: &str, key: &str| Idempotency::new(scope, key, "POST", "/orders", b"{}").key;
+        assert_ne!(key("vic", "k#x"), key("vic#k", "x"));
+        assert_ne!(key("a#", "b"), key("a", "#b"));
+        assert_ne!(key("3:a", "b"), key("3", "a#b"));
+        assert_eq!(key("vic", "k#x"), key("vic", "k#x"));
+        assert!(key("vic", "k").pk.starts_with(IDEMPOTENCY_PREFIX));
+        // The encoding is injective: the scope is read back from its length alone.
+        for (scope, k) in [("vic", "k#x"), ("vic#k", "x"), ("", "#"), ("#", "")] {
+            let pk = key(scope, k).pk;
+            let rest = pk.strip_prefix(IDEMPOTENCY_PREFIX).unwrap();
+            let (len, rest) = rest.split_once(':').unwrap();
+            let len: usize = len.parse().unwrap();
+            assert_eq!((&rest[..len], &rest[len + 1..]), (scope, k));
+        }
+    }
 
     #[tokio::test]
     async fn a_command_that_keeps_losing_races_gives_up_with_409_and_the_current_version() {

@@ -28,7 +28,8 @@ pub struct Admin {
     infra: Arc<dyn Infra>,
     queues: BTreeMap<String, QueueSpec>,
     streams: Vec<StreamConsumer>,
-    tables: Vec<String>,
+    /// Each table's secondary indexes (`<index>pk`, `<index>sk` are their keys).
+    tables: BTreeMap<String, Vec<String>>,
     /// The API's OpenAPI document, generated from the route declarations, served
     /// unauthenticated at `GET /openapi.json`.
     openapi: String,
@@ -46,7 +47,11 @@ impl Admin {
             infra,
             queues: template.queues.clone(),
             streams,
-            tables: template.tables.keys().cloned().collect(),
+            tables: template
+                .tables
+                .iter()
+                .map(|(name, (spec, _))| (name.clone(), spec.indexes.clone()))
+                .collect(),
             openapi: crate::openapi::text(),
         }
     }
@@ -133,6 +138,9 @@ impl Admin {
     /// `/_devstack/{path}`.
     async fn endpoint(&self, path: &str, request: Request) -> Result<Response, Problem> {
         let method = request.method().clone();
+        if method != Method::GET {
+            json_only(request.headers())?;
+        }
         let segments: Vec<&str> = path.split('/').collect();
         let body = axum::body::to_bytes(request.into_body(), MAX_PAYLOAD)
             .await
@@ -165,8 +173,11 @@ impl Admin {
             (Method::POST, ["queues", dlq, "redrive"]) => ok(json!({
                 "moved": self.redrive(dlq).await?,
             })),
-            (Method::PUT, ["tables", table, "items"]) if self.tables.iter().any(|t| t == table) => {
+            (Method::PUT, ["tables", table, "items"]) if self.tables.contains_key(*table) => {
                 let item: bulkhead::store::Item = bulkhead::http::parse_json(&body)?;
+                keyed(&item, &self.tables[*table]).map_err(|e| {
+                    Problem::unprocessable("invalid-item", format!("an item of {table}: {e}"))
+                })?;
                 self.infra.put_raw(table, item).await?;
                 Ok(StatusCode::NO_CONTENT.into_response())
             }
@@ -177,4 +188,50 @@ impl Admin {
             )),
         }
     }
+}
+
+/// Admin writes take JSON only: a request with a body must say `application/json`, and no
+/// write may name another type. A web page can send `text/plain` or a form to localhost
+/// without asking, but not `application/json` (that needs a CORS preflight, which the
+/// devstack never grants).
+fn json_only(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
+    let content_type = headers.get(header::CONTENT_TYPE);
+    let is_json = content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    let has_body = headers
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|n| n.as_bytes() != b"0")
+        || headers.contains_key(header::TRANSFER_ENCODING);
+    if is_json || (content_type.is_none() && !has_body) {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "devstack writes take application/json",
+        ))
+    }
+}
+
+/// Checks an item against its table's key schema, as DynamoDB does: `pk` and `sk` are
+/// non-empty strings, and an index's key attributes, when present, are strings too.
+fn keyed(item: &bulkhead::store::Item, indexes: &[String]) -> Result<(), String> {
+    use bulkhead::store::AttributeValue;
+    for name in ["pk", "sk"] {
+        match item.get(name) {
+            Some(AttributeValue::S(s)) if !s.is_empty() => {}
+            _ => return Err(format!("{name} must be a non-empty string")),
+        }
+    }
+    for index in indexes {
+        for name in [format!("{index}pk"), format!("{index}sk")] {
+            match item.get(&name) {
+                None | Some(AttributeValue::S(_)) => {}
+                Some(_) => return Err(format!("{name}, a key of index {index}, must be a string")),
+            }
+        }
+    }
+    Ok(())
 }

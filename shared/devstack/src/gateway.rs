@@ -63,6 +63,7 @@ pub struct Gateway {
     auth: Auth,
     faults: Arc<Faults>,
     admin: Admin,
+    allow_remote: bool,
 }
 
 impl Gateway {
@@ -101,7 +102,14 @@ impl Gateway {
             auth,
             admin: Admin::new(template, faults.clone(), infra, streams),
             faults,
+            allow_remote: false,
         }
+    }
+
+    /// Serve any `Host` and `Origin` (see [`crate::Config::allow_remote`]).
+    pub fn allow_remote(mut self, allow: bool) -> Self {
+        self.allow_remote = allow;
+        self
     }
 
     pub fn into_router(self) -> Router {
@@ -118,6 +126,11 @@ impl Gateway {
 }
 
 async fn handle(gateway: Arc<Gateway>, request: Request) -> Response {
+    if !gateway.allow_remote
+        && let Err(problem) = local(request.headers())
+    {
+        return problem.into_response();
+    }
     let path = request.uri().path().to_string();
     if Admin::serves(request.method(), &path) {
         return gateway.admin.handle(request).await;
@@ -279,6 +292,51 @@ fn percent_decode(text: &str) -> String {
         .into_owned()
 }
 
+/// Whether a name (a `Host` without its port, or an origin's host) is this machine.
+fn loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses a request that a web page elsewhere could have sent: a `Host` that is not
+/// loopback (DNS rebinding: a foreign name resolving to 127.0.0.1) or an `Origin` that is
+/// not a loopback `http`/`https` origin (`null` included). A request without `Origin`, as
+/// from curl or a test, passes.
+fn local(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
+    let refuse = |what: &str| {
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "foreign-origin",
+            format!("{what}: the devstack serves this machine only (see --allow-remote)"),
+        )
+    };
+    if let Some(host) = headers.get(axum::http::header::HOST) {
+        let authority = host
+            .to_str()
+            .ok()
+            .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
+        if !authority.is_some_and(|a| loopback(a.host())) {
+            return Err(refuse("Host is not loopback"));
+        }
+    }
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let uri = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.parse::<axum::http::Uri>().ok());
+        let ok = uri.is_some_and(|u| {
+            matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some_and(loopback)
+        });
+        if !ok {
+            return Err(refuse("Origin is not this machine"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +352,58 @@ mod tests {
                 .collect(),
             function: "f".into(),
             service: "s".into(),
+        }
+    }
+
+    #[test]
+    fn only_requests_from_this_machine_pass() {
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut headers = axum::http::HeaderMap::new();
+            for (k, v) in pairs {
+                headers.insert(*k, v.parse().unwrap());
+            }
+            local(&headers).is_ok()
+        };
+        for host in [
+            "127.0.0.1:3000",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:3000",
+            "127.9.9.9",
+        ] {
+            assert!(with(&[("host", host)]), "{host}");
+        }
+        for host in [
+            "evil.example:3000",
+            "127.0.0.1.evil.example",
+            "0.0.0.0",
+            "10.0.0.1:3000",
+            "",
+        ] {
+            assert!(!with(&[("host", host)]), "{host}");
+        }
+        assert!(with(&[]));
+        for origin in [
+            "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "https://[::1]",
+        ] {
+            assert!(
+                with(&[("host", "127.0.0.1:3000"), ("origin", origin)]),
+                "{origin}"
+            );
+        }
+        for origin in [
+            "null",
+            "http://evil.example",
+            "file://",
+            "http://localhost.evil.example",
+            "chrome-extension://abc",
+        ] {
+            assert!(
+                !with(&[("host", "127.0.0.1:3000"), ("origin", origin)]),
+                "{origin}"
+            );
         }
     }
 

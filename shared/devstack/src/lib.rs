@@ -40,6 +40,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("token: {0}")]
     Token(String),
+    #[error("binding {0}, which is not loopback, needs --allow-remote")]
+    RemoteBind(SocketAddr),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -61,6 +63,10 @@ pub struct Config {
     pub aws_endpoint: Option<String>,
     /// Physical names on that endpoint are `<prefix>-<logical id>`.
     pub resource_prefix: String,
+    /// Serve requests whatever their `Host` and `Origin`, and allow binding an address that
+    /// is not loopback. Off by default: a web page in the developer's browser could
+    /// otherwise drive the unauthenticated `/_devstack/*` endpoints.
+    pub allow_remote: bool,
 }
 
 impl Config {
@@ -75,6 +81,7 @@ impl Config {
             faults: faults::Plan::default(),
             aws_endpoint: None,
             resource_prefix: "bulkhead".into(),
+            allow_remote: false,
         }
     }
 
@@ -144,6 +151,16 @@ pub async fn provision(config: &Config) -> Result<String> {
 
 /// Starts the devstack and answers once the API is listening.
 pub async fn start(config: Config) -> Result<Running> {
+    if !config.bind.ip().is_loopback() {
+        if !config.allow_remote {
+            return Err(Error::RemoteBind(config.bind));
+        }
+        tracing::warn!(bind = %config.bind, "the devstack listens beyond this machine: its /_devstack endpoints need no token");
+        eprintln!(
+            "warning: the devstack listens on {}, beyond this machine; /_devstack/* needs no token",
+            config.bind
+        );
+    }
     let template = template::Template::load(&config.template)?;
     std::fs::create_dir_all(&config.data_dir)?;
     let database = config.database_path();
@@ -241,7 +258,8 @@ pub async fn start(config: Config) -> Result<Running> {
         &template.jwt_audience,
     );
     let location = infra.location();
-    let gateway = gateway::Gateway::new(&template, http, auth, faults, infra, streams);
+    let gateway = gateway::Gateway::new(&template, http, auth, faults, infra, streams)
+        .allow_remote(config.allow_remote);
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

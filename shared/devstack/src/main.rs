@@ -14,9 +14,14 @@ struct Cli {
     /// Port of the HTTP API.
     #[arg(long, env = "DEVSTACK_PORT", default_value_t = 3000)]
     port: u16,
-    /// Address to bind. Keep the default unless you know why.
+    /// Address to bind. Keep the default unless you know why; anything but loopback needs
+    /// --allow-remote.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
+    /// Serve requests whatever their Host and Origin, and allow --bind beyond loopback. The
+    /// /_devstack endpoints need no token: only on a network you trust.
+    #[arg(long)]
+    allow_remote: bool,
     /// Where the embedded database lives.
     #[arg(
         long,
@@ -120,6 +125,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.max_visibility_ms = cli.max_visibility_ms;
     config.aws_endpoint = cli.aws_endpoint;
     config.resource_prefix = cli.resource_prefix;
+    config.allow_remote = cli.allow_remote;
     if provision_only {
         println!("{}", devstack::provision(&config).await?);
         return Ok(());

@@ -43,21 +43,32 @@ impl Caller {
     }
 }
 
-/// Reads `cognito:groups` in JSON array form (`["a","b"]`) or in API Gateway's string form
-/// (`[a b]`), or a single plain group.
+/// Reads `cognito:groups` in exactly two forms: a JSON array of strings (`["a","b"]`), or API
+/// Gateway's string form (`[a b]`, names separated by spaces). Each name is taken whole. Any
+/// other value, or a name in the string form that holds `[`, `]`, `"` or `,` (which only a
+/// nested or otherwise mangled claim leaves there), grants no group at all.
 pub fn parse_groups(value: &str) -> Vec<String> {
     if let Ok(groups) = serde_json::from_str::<Vec<String>>(value) {
         return groups;
     }
-    value
-        .trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .map(|g| g.trim_matches('"'))
+    let Some(inner) = value
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    else {
+        return vec![];
+    };
+    let names: Vec<String> = inner
+        .split(' ')
         .filter(|g| !g.is_empty())
         .map(String::from)
-        .collect()
+        .collect();
+    if names
+        .iter()
+        .any(|g| g.contains(['[', ']', '"', ',']) || g.chars().any(char::is_whitespace))
+    {
+        return vec![];
+    }
+    names
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
@@ -104,11 +115,47 @@ mod tests {
     #[test]
     fn groups_parse_in_every_form_api_gateway_sends() {
         assert_eq!(parse_groups("[customer staff]"), ["customer", "staff"]);
+        assert_eq!(parse_groups("[staff]"), ["staff"]);
         assert_eq!(
             parse_groups(r#"["customer","staff"]"#),
             ["customer", "staff"]
         );
-        assert_eq!(parse_groups("staff"), ["staff"]);
         assert!(parse_groups("[]").is_empty());
+        assert!(parse_groups("").is_empty());
+    }
+
+    #[test]
+    fn a_group_name_is_matched_whole_and_no_other_form_grants_a_group() {
+        let staff = |value: &str| {
+            let caller = Caller {
+                sub: "s".into(),
+                roles: parse_groups(value),
+            };
+            caller.has_role(Role::Staff)
+        };
+        for value in [
+            r#"["customer,staff"]"#,
+            r#"["customer staff"]"#,
+            r#"["\"staff\""]"#,
+            r#"[["staff"]]"#,
+            r#"[[staff]]"#,
+            r#"[customer,staff]"#,
+            r#"[customer, staff]"#,
+            r#"["staff""#,
+            "[customer\tstaff]",
+            "staff",
+            "customer staff",
+            " [staff]",
+            "[staff] ",
+            "[staff",
+            r#"{"0":"staff"}"#,
+            r#""staff""#,
+            r#"["staff ", " staff"]"#,
+            r#"["Staff", "STAFF", "staffs"]"#,
+        ] {
+            assert!(!staff(value), "{value} grants staff");
+        }
+        assert!(staff("[customer staff]"));
+        assert!(staff(r#"["customer", "staff"]"#));
     }
 }
