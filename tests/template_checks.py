@@ -64,6 +64,9 @@ def main(path):
                 retries = p.get("MaximumRetryAttempts")
                 check(isinstance(retries, int) and 0 <= retries <= 100, f"{name}: bounded retries ({retries})")
                 check(bool(refs(p.get("DestinationConfig", {}).get("OnFailure", {}))), f"{name}: on-failure destination")
+            else:
+                limit = p.get("ScalingConfig", {}).get("MaximumConcurrency")
+                check(isinstance(limit, int) and 2 <= limit <= 1000, f"{name}: a concurrency bulkhead ({limit})")
         elif kind == "AWS::SQS::Queue":
             check("RedrivePolicy" in p or name in dead_letter, f"{name}: has a DLQ or is one")
         elif kind == "AWS::DynamoDB::Table":

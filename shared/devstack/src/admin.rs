@@ -3,7 +3,6 @@
 //! archive), for tests and curiosity. They need no token.
 
 use crate::faults::Faults;
-use crate::gateway::MAX_PAYLOAD;
 use crate::infra::{ARCHIVE, Infra};
 use crate::pollers::Progress;
 use crate::template::{QueueSpec, Template};
@@ -142,11 +141,7 @@ impl Admin {
             json_only(request.headers())?;
         }
         let segments: Vec<&str> = path.split('/').collect();
-        let body = axum::body::to_bytes(request.into_body(), MAX_PAYLOAD)
-            .await
-            .map_err(|_| {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "too large")
-            })?;
+        let body = crate::gateway::read_body(request.into_body()).await?;
         let ok = |v: Value| Ok(axum::Json(v).into_response());
         match (method, segments.as_slice()) {
             (Method::GET, ["status"]) => ok(self.status().await?),

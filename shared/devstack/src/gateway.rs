@@ -168,17 +168,36 @@ async fn handle(gateway: Arc<Gateway>, request: Request) -> Response {
         .into_response();
     }
     let (parts, body) = request.into_parts();
-    let Ok(body) = axum::body::to_bytes(body, MAX_PAYLOAD).await else {
-        return Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "the request is larger than 10 MB",
-        )
-        .into_response();
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(problem) => return problem.into_response(),
     };
     let event = api_gateway_event(route, &parts, &params, claims, &body);
     let router = gateway.functions[&route.function].clone();
     invoke(router, event).await
+}
+
+/// The whole body, up to [`MAX_PAYLOAD`], if the client sends it within
+/// [`crate::serve::BODY_READ_TIMEOUT`].
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, Problem> {
+    match tokio::time::timeout(
+        crate::serve::BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_PAYLOAD),
+    )
+    .await
+    {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "the request is larger than 10 MB",
+        )),
+        Err(_) => Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-timeout",
+            "the body did not arrive in time",
+        )),
+    }
 }
 
 /// The API Gateway HTTP API payload (version 2.0) for this request.

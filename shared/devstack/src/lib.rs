@@ -17,6 +17,7 @@ pub mod infra;
 pub mod openapi;
 pub mod pollers;
 pub mod registry;
+pub mod serve;
 pub mod template;
 
 use bulkhead::bus::Bus;
@@ -103,16 +104,18 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops serving, then stops every poller wherever it is, as a crash would. Nothing
-    /// acknowledged is lost: messages in flight reappear after their visibility timeout.
+    /// Stops accepting connections and lets requests in flight finish (up to
+    /// [`serve::DRAIN_TIMEOUT`]), then stops every poller wherever it is, as a crash would.
+    /// Nothing acknowledged is lost: messages in flight reappear after their visibility
+    /// timeout.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        let _ = (&mut self.server).await;
         for task in &self.tasks {
             task.abort();
         }
-        let _ = (&mut self.server).await;
     }
 }
 
@@ -265,15 +268,10 @@ pub async fn start(config: Config) -> Result<Running> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = gateway.into_router();
     let server = tokio::spawn(async move {
-        let shutdown = async {
+        serve::serve(listener, app, async {
             let _ = rx.await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "server stopped");
-        }
+        })
+        .await;
     });
     Ok(Running {
         url,

@@ -109,3 +109,147 @@ async fn the_first_line_gives_the_url_tokens_work_and_ctrl_c_stops_cleanly() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// Sends `head` (and `then`, after `pause`) on a raw connection and reads until the server
+/// closes it or `wait` passes; returns what was read and how long it took.
+async fn raw(
+    url: &str,
+    head: &[u8],
+    pause: std::time::Duration,
+    then: &[u8],
+    wait: std::time::Duration,
+) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut stream = tokio::net::TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let _ = stream.write_all(head).await;
+    tokio::time::sleep(pause).await;
+    let _ = stream.write_all(then).await;
+    let mut out = vec![];
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut out)).await;
+    (
+        String::from_utf8_lossy(&out).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn is_problem(response: &str, statuses: &[u16]) -> bool {
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse::<u16>().ok())
+        .unwrap_or(0);
+    let lower = response.to_ascii_lowercase();
+    statuses.contains(&status)
+        && lower.contains("content-type: application/problem+json")
+        && response.contains(r#""code":""#)
+}
+
+#[tokio::test]
+async fn refused_requests_answer_problem_json_and_slow_clients_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, first) = start(dir.path());
+    let url = url_of(&first);
+    let quick = std::time::Duration::ZERO;
+    let wait = std::time::Duration::from_secs(20);
+
+    let big = format!(
+        "GET /products HTTP/1.1\r\nhost: 127.0.0.1\r\nx-big: {}\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let long_uri = format!(
+        "GET /products/{} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n",
+        "A".repeat(70_000)
+    );
+    let cases: [(&[u8], &[u16]); 4] = [
+        (big.as_bytes(), &[431]),
+        (long_uri.as_bytes(), &[414, 431]),
+        (
+            b"GET /products HTTP/1.1\r\nhost: 127.0.0.1\r\nx-bad\x01: 1\r\n\r\n",
+            &[400],
+        ),
+        (
+            b"GET /products HTTP/1.1\r\nhost: 127.0.0.1\r\n: empty\r\n\r\n",
+            &[400],
+        ),
+    ];
+    for (request, statuses) in cases {
+        let (response, _) = raw(&url, request, quick, b"", wait).await;
+        assert!(
+            is_problem(&response, statuses),
+            "{}: {response}",
+            String::from_utf8_lossy(&request[..40])
+        );
+    }
+
+    // Half a request line, then nothing: cut off after the header read timeout.
+    let half_line = raw(&url, b"GET /prod", quick, b"", wait);
+    // Whole headers, part of the body, then nothing: 408 after the body read timeout.
+    let half_body = raw(
+        &url,
+        b"POST /_devstack/faults HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 40\r\n\r\n{\"se",
+        quick,
+        b"",
+        wait,
+    );
+    let ((line, line_took), (body, body_took)) = tokio::join!(half_line, half_body);
+    assert!(
+        line_took < std::time::Duration::from_secs(15),
+        "half a request line kept the connection for {line_took:?}: {line}"
+    );
+    assert!(line.is_empty() || is_problem(&line, &[408]), "{line}");
+    assert!(
+        body_took < std::time::Duration::from_secs(15),
+        "a stalled body kept the connection for {body_took:?}: {body}"
+    );
+    assert!(is_problem(&body, &[408]), "{body}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_request_in_flight_at_ctrl_c_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, first) = start(dir.path());
+    let url = url_of(&first);
+    let token = token("mia", "merchandiser");
+    let body = r#"{"name": "Anchor", "priceCents": 5}"#;
+    let head = format!(
+        "PUT /products/A1 HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nauthorization: Bearer {token}\r\ncontent-length: {}\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    );
+    let pid = child.id().to_string();
+    let interrupt = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+        assert!(status.success());
+    };
+    let request = raw(
+        &url,
+        head.as_bytes(),
+        std::time::Duration::from_millis(1500),
+        &body.as_bytes()[10..],
+        std::time::Duration::from_secs(20),
+    );
+    let ((response, _), ()) = tokio::join!(request, interrupt);
+    assert!(
+        response.starts_with("HTTP/1.1 201"),
+        "the request in flight at SIGINT: {response}"
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+
+    // It was written: a restart has it.
+    let (mut child, first) = start(dir.path());
+    let get = reqwest::Client::new()
+        .get(format!("{}/products/A1", url_of(&first)))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
