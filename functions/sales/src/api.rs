@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use bulkhead::http::{Params, Problem};
 use bulkhead::openapi::Fragment;
-use bulkhead::store::{AttributeValue, Item, Query, Table, string_attr};
+use bulkhead::store::{AttributeValue, Item, Query, Table, label};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -138,7 +138,9 @@ async fn daily(
     let mut found = BTreeMap::new();
     for month in months {
         for item in all(table.as_ref(), day_key(&month).pk).await? {
-            let day = string_attr(&item, "day")?;
+            let Some(day) = label(&item, "day") else {
+                continue;
+            };
             found.insert(
                 day,
                 (
@@ -217,14 +219,11 @@ async fn products(
     let mut rows: Vec<(String, i64, i64)> = all(table.as_ref(), sku_key(&day, "").pk)
         .await?
         .iter()
-        .map(|item| {
-            Ok((
-                string_attr(item, "sku")?,
-                number(item, "units"),
-                number(item, "revenueCents"),
-            ))
+        .filter_map(|item| {
+            let sku = label(item, "sku")?;
+            Some((sku, number(item, "units"), number(item, "revenueCents")))
         })
-        .collect::<bulkhead::Result<_>>()?;
+        .collect();
     rows.retain(|(_, units, revenue)| *units != 0 || *revenue != 0);
     rows.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
     let products: Vec<_> = rows

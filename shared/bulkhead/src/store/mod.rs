@@ -232,6 +232,16 @@ pub fn string_attr(item: &Item, name: &str) -> Result<String> {
     }
 }
 
+/// A string attribute that labels an item, such as a counter's day. `None`, and logged, when
+/// the item lacks it: the caller leaves the item out rather than fail a whole answer.
+pub fn label(item: &Item, name: &str) -> Option<String> {
+    let label = string_attr(item, name);
+    if let Err(e) = &label {
+        tracing::error!(error = %e, key = ?Key::of(item).ok(), "an item without its label; left out");
+    }
+    label.ok()
+}
+
 /// The `version` attribute of an item, if it has a numeric one.
 pub fn version_of(item: &Item) -> Option<u64> {
     match item.get(VERSION) {
