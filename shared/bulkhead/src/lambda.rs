@@ -15,7 +15,14 @@ pub async fn run_http(router: axum::Router) -> Result<(), Error> {
 }
 
 /// Serves a stream trigger.
+/// `PUT_EVENTS_IN_FLIGHT`, if set, bounds the `PutEvents` requests kept in flight together.
 pub async fn run_trigger(trigger: Trigger) -> Result<(), Error> {
+    let trigger = match std::env::var("PUT_EVENTS_IN_FLIGHT") {
+        Ok(value) => trigger.with_in_flight(value.parse().map_err(|_| {
+            crate::Error::Config(format!("PUT_EVENTS_IN_FLIGHT={value:?} is not a count"))
+        })?),
+        Err(_) => trigger,
+    };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch<EventRecord>>| {
         let trigger = trigger.clone();
         let deadline = deadline_of(&event.context);
