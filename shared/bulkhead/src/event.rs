@@ -7,7 +7,7 @@ use serde_json::Value;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The aggregate an event is about, at the version the event produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AggregateRef {
     #[serde(rename = "type")]
     pub kind: String,
@@ -17,7 +17,7 @@ pub struct AggregateRef {
 
 /// A past-tense fact with the aggregate's public state after it (event-carried state transfer)
 /// and what changed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicEvent {
     pub id: String,
