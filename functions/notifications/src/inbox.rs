@@ -18,7 +18,7 @@ pub const ORDER_EVENTS: EventSet = EventSet {
     types: &["OrderShipped", "OrderDelivered", "OrderCancelled"],
 };
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageLine {
     pub sku: String,
@@ -42,7 +42,7 @@ pub struct Message {
 }
 
 /// What this service reads of the orders service's public order state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
     id: String,

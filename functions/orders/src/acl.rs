@@ -4,7 +4,7 @@ use crate::domain::{Line, Order, OrderStatus};
 use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind, History};
-use serde_json::{Value, json};
+use crate::events::{LineChange, OrderChange, Placed, StatusChange};
 
 pub const ORDER_PREFIX: &str = "ORDER#";
 
@@ -41,7 +41,7 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
         event_type,
         "order",
         &new.state.id,
-        what_changed,
+        serde_json::to_value(what_changed)?,
         state,
     )))
 }
@@ -78,9 +78,10 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
 }
 
 /// The event type and change between two states of an order. Each command changes one thing.
-fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
+fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, OrderChange)> {
     let Some(old) = old else {
-        return Some(("OrderPlaced", json!({ "lines": new.lines })));
+        let lines = new.lines.clone();
+        return Some(("OrderPlaced", OrderChange::Placed(Placed { lines })));
     };
     if old.status != new.status {
         let event_type = match new.status {
@@ -89,10 +90,11 @@ fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
             OrderStatus::Delivered => "OrderDelivered",
             OrderStatus::Placed => return None,
         };
-        return Some((
-            event_type,
-            json!({ "status": new.status, "previousStatus": old.status }),
-        ));
+        let change = StatusChange {
+            status: new.status,
+            previous_status: old.status,
+        };
+        return Some((event_type, OrderChange::Status(change)));
     }
     let quantity = |lines: &[Line], sku: &str| {
         lines
@@ -109,10 +111,11 @@ fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
             quantity: added.quantity - quantity(&old.lines, &added.sku),
             ..added.clone()
         };
-        return Some(("OrderLineAdded", json!({ "line": line })));
+        return Some(("OrderLineAdded", OrderChange::Line(LineChange { line })));
     }
     if let Some(removed) = old.lines.iter().find(|l| quantity(&new.lines, &l.sku) == 0) {
-        return Some(("OrderLineRemoved", json!({ "line": removed })));
+        let line = removed.clone();
+        return Some(("OrderLineRemoved", OrderChange::Line(LineChange { line })));
     }
     None
 }

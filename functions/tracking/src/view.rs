@@ -55,7 +55,7 @@ pub struct ProductCopy {
 }
 
 /// What this service reads of the orders service's public order state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
     id: String,
@@ -66,7 +66,7 @@ pub struct OrderState {
     placed_at: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct LineState {
     sku: String,
@@ -75,7 +75,7 @@ struct LineState {
 }
 
 /// What this service reads of the catalog's public product state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ProductState {
     sku: String,
     name: String,

@@ -48,7 +48,7 @@ impl Contract {
         let mut schema = envelope();
         schema["title"] = json!(format!("{event_type} v{version}"));
         schema["description"] = json!(format!(
-            "The detail of a {event_type} event, schemaVersion {version}, from {}.",
+            "The detail of {event_type} events of schemaVersion {version}, from {}.",
             publishes.source
         ));
         let properties = &mut schema["properties"];

@@ -50,6 +50,8 @@ type Apply = Arc<dyn Fn(Delivered) -> BoxFuture<'static, Result<()>> + Send + Sy
 #[derive(Clone)]
 struct Route {
     events: EventSet,
+    /// The schema of what the route reads of each event's state.
+    reads: serde_json::Value,
     apply: Apply,
 }
 
@@ -76,9 +78,12 @@ pub struct Routes<C> {
 impl<C: Clone + Send + Sync + 'static> Routes<C> {
     /// Takes `events`, and applies each with `apply`, given the context, the event and its
     /// public state read into `S` (what this service reads of it: a tolerant reader).
+    ///
+    /// `S`'s JSON Schema is what the contract tests hold against the producer's: every field
+    /// it requires must be one the producer guarantees.
     pub fn on<S, F, Fut>(mut self, events: EventSet, apply: F) -> Self
     where
-        S: DeserializeOwned + Send + 'static,
+        S: DeserializeOwned + schemars::JsonSchema + Send + 'static,
         F: Fn(C, Delivered, S) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
@@ -86,6 +91,7 @@ impl<C: Clone + Send + Sync + 'static> Routes<C> {
         let apply = Arc::new(apply);
         self.routes.push(Route {
             events,
+            reads: crate::contract::schema_of::<S>(crate::contract::Direction::Deserialize),
             apply: Arc::new(move |delivered: Delivered| {
                 let (context, apply) = (context.clone(), apply.clone());
                 Box::pin(async move {
@@ -108,6 +114,12 @@ impl Listener {
     /// What this listener takes, as declared.
     pub fn subscriptions(&self) -> Vec<EventSet> {
         self.routes.iter().map(|r| r.events).collect()
+    }
+
+    /// What this listener reads of each event's state, by event set: the schema of the type
+    /// its declaration reads the state into.
+    pub fn reads(&self) -> Vec<(EventSet, &serde_json::Value)> {
+        self.routes.iter().map(|r| (r.events, &r.reads)).collect()
     }
 
     /// Whether an entry with this source and detail type is one this listener takes.
@@ -213,7 +225,7 @@ mod tests {
         types: &["OrderPlaced"],
     };
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, schemars::JsonSchema)]
     struct State {
         n: u64,
     }
@@ -245,6 +257,8 @@ mod tests {
         let seen = Seen::default();
         let listener = listen(seen.clone()).on(PLACED, record).listener();
         assert_eq!(listener.subscriptions(), [PLACED]);
+        let reads = listener.reads();
+        assert_eq!(reads[0].1["properties"]["n"]["type"], "integer");
         let placed = delivered(
             "bulkhead.orders",
             "OrderPlaced",
