@@ -4,7 +4,7 @@ use crate::domain::{Line, Order, OrderStatus};
 use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind, History};
-use crate::events::{LineChange, OrderChange, Placed, StatusChange};
+use crate::events::{LineChange, OrderChange, Placed, PublicLine, PublicOrder, StatusChange};
 
 pub const ORDER_PREFIX: &str = "ORDER#";
 
@@ -36,14 +36,16 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
     let Some((event_type, what_changed)) = describe(old.as_ref(), &new.state) else {
         return Ok(None);
     };
-    let state = serde_json::to_value(&new.state)?;
-    Ok(Some(new.event(
+    let state = serde_json::to_value(PublicOrder::from(&new.state))?;
+    let mut event = new.event(
         event_type,
         "order",
         &new.state.id,
         serde_json::to_value(what_changed)?,
         state,
-    )))
+    );
+    event.schema_version = crate::events::VERSION;
+    Ok(Some(event))
 }
 
 /// Two orders' histories that make every event this service publishes: what consumers'
@@ -80,7 +82,7 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
 /// The event type and change between two states of an order. Each command changes one thing.
 fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, OrderChange)> {
     let Some(old) = old else {
-        let lines = new.lines.clone();
+        let lines = new.lines.iter().map(PublicLine::from).collect();
         return Some(("OrderPlaced", OrderChange::Placed(Placed { lines })));
     };
     if old.status != new.status {
@@ -111,10 +113,11 @@ fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, OrderChan
             quantity: added.quantity - quantity(&old.lines, &added.sku),
             ..added.clone()
         };
+        let line = PublicLine::from(&line);
         return Some(("OrderLineAdded", OrderChange::Line(LineChange { line })));
     }
     if let Some(removed) = old.lines.iter().find(|l| quantity(&new.lines, &l.sku) == 0) {
-        let line = removed.clone();
+        let line = PublicLine::from(removed);
         return Some(("OrderLineRemoved", OrderChange::Line(LineChange { line })));
     }
     None
@@ -169,7 +172,9 @@ mod tests {
             ("OrderPlaced", 1)
         );
         assert_eq!(event.state["customerId"], "alice");
-        assert_eq!(event.state["totalCents"], 200);
+        assert_eq!(event.schema_version, 2);
+        assert_eq!(event.state["total"]["amountCents"], 200);
+        assert_eq!(event.state["total"]["currency"], "USD");
 
         let more = domain::add_line(&placed, "A1", 3, offer("A1").as_ref()).unwrap();
         let event = published(Some((1, &placed)), (2, &more));

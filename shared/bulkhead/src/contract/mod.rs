@@ -7,12 +7,14 @@
 //!   archived event.
 //! - [`reader`]: a consumer's tolerant reader held against the producer's schema, and which
 //!   consumers read each field (impact analysis).
+//! - [`upcast`]: older versions raised to the newest where consumers read events.
 //!
 //! Schemas are JSON Schema draft 4 (what the EventBridge schema registry takes as
 //! `JSONSchemaDraft4`), every subschema inline, so that each file reads on its own.
 
 pub mod compat;
 pub mod reader;
+pub mod upcast;
 
 use crate::event::{EventSet, PublicEvent};
 use schemars::JsonSchema;

@@ -131,13 +131,17 @@ impl Listener {
 
     /// Applies one delivered event through its route. An event that no route takes changes
     /// nothing: the bus rule should not have sent it, which the template checks catch.
-    pub async fn apply(&self, delivered: Delivered) -> Result<()> {
+    ///
+    /// An event of an older `schemaVersion` is first raised to the newest one
+    /// (`contract::upcast`), so that readers see one shape whatever the archive holds.
+    pub async fn apply(&self, mut delivered: Delivered) -> Result<()> {
         if delivered.detail.event_type != delivered.detail_type {
             return Err(Error::Malformed(format!(
                 "detail-type {} names another event than its detail, {}",
                 delivered.detail_type, delivered.detail.event_type
             )));
         }
+        crate::contract::upcast::upcast(&delivered.source, &mut delivered.detail)?;
         let route = self
             .routes
             .iter()

@@ -3,6 +3,7 @@
 
 use super::problem;
 use crate::registry::Functions;
+use bulkhead::contract::upcast::upcaster;
 use bulkhead::contract::{Contract, reader};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,9 +25,10 @@ pub fn newest(contracts: &BTreeMap<String, Contract>) -> BTreeMap<(&str, &str), 
     newest
 }
 
-/// Every gap between a listener's reader and the contract of an event it declares, and
-/// every declared event that no producer publishes, one line each: empty when every
-/// consumer's reads are guaranteed.
+/// Every gap between a listener's reader and the newest contract of an event it declares
+/// (listeners read events raised to the newest version), every older version of it that no
+/// upcaster raises, and every declared event that no producer publishes, one line each:
+/// empty when every consumer's reads are guaranteed.
 pub fn gaps(functions: &Functions) -> crate::Result<Vec<String>> {
     let contracts = super::declared()?;
     let newest = newest(&contracts);
@@ -41,6 +43,17 @@ pub fn gaps(functions: &Functions) -> crate::Result<Vec<String>> {
                     ));
                     continue;
                 };
+                for old in contracts.values().filter(|c| {
+                    (c.source, c.event_type) == (set.source, *event_type)
+                        && c.version < contract.version
+                }) {
+                    if upcaster(set.source, event_type, old.version).is_none() {
+                        found.push(format!(
+                            "{}: reads {event_type} v{}, and the archive's v{} has no upcaster                              to raise it",
+                            function.name, contract.version, old.version
+                        ));
+                    }
+                }
                 for gap in reader::gaps(reads, contract.part("state")) {
                     found.push(format!(
                         "{} reads {event_type} v{}: state.{gap}",
