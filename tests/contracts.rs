@@ -51,7 +51,11 @@ fn the_committed_contracts_are_what_the_producers_types_generate() {
     );
     let files = contracts::files().unwrap();
     let published: usize = devstack::registry::contracts().len();
-    assert_eq!(files.len(), published + 1, "a file per contract, and the envelope");
+    assert_eq!(
+        files.len(),
+        published + 1,
+        "a file per contract, and the envelope"
+    );
 }
 
 #[test]
@@ -64,7 +68,8 @@ fn the_gate_tells_a_compatible_change_from_a_break_and_refuses_to_write_a_break(
     let found = contracts::differences(dir.path()).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
-        found[0].contains("needs a new schemaVersion") && found[0].contains("state.discountCents: removed"),
+        found[0].contains("needs a new schemaVersion")
+            && found[0].contains("state.discountCents: removed"),
         "{found:?}"
     );
     let refused = contracts::write(dir.path()).unwrap_err().to_string();
@@ -75,7 +80,10 @@ fn the_gate_tells_a_compatible_change_from_a_break_and_refuses_to_write_a_break(
     // The code now adds an optional field (here: the committed copy lacks one): compatible.
     let dir = copy();
     edit(dir.path(), "orders/OrderShipped.v1.json", |s| {
-        s["properties"].as_object_mut().unwrap().remove("correlationId");
+        s["properties"]
+            .as_object_mut()
+            .unwrap()
+            .remove("correlationId");
     });
     let found = contracts::differences(dir.path()).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
@@ -88,8 +96,14 @@ fn the_gate_tells_a_compatible_change_from_a_break_and_refuses_to_write_a_break(
     std::fs::write(dir.path().join("orders/OrderRefunded.v1.json"), "{}").unwrap();
     std::fs::remove_file(dir.path().join("catalog/ProductCreated.v1.json")).unwrap();
     let found = contracts::differences(dir.path()).unwrap().join("\n");
-    assert!(found.contains("orders/OrderRefunded.v1.json: committed but no longer declared"), "{found}");
-    assert!(found.contains("catalog/ProductCreated.v1.json: not committed"), "{found}");
+    assert!(
+        found.contains("orders/OrderRefunded.v1.json: committed but no longer declared"),
+        "{found}"
+    );
+    assert!(
+        found.contains("catalog/ProductCreated.v1.json: not committed"),
+        "{found}"
+    );
 }
 
 #[test]
@@ -97,7 +111,11 @@ fn every_listener_reads_only_what_the_producers_guarantee() {
     let dir = tempfile::tempdir().unwrap();
     let (_template, _infra, functions) = system_tests::embedded_system(dir.path());
     let gaps = impact::gaps(&functions).unwrap();
-    assert!(gaps.is_empty(), "consumers rely on more than producers promise:\n{}", gaps.join("\n"));
+    assert!(
+        gaps.is_empty(),
+        "consumers rely on more than producers promise:\n{}",
+        gaps.join("\n")
+    );
 }
 
 /// A consumer that reads a discount the orders service never publishes, requires the
@@ -131,9 +149,15 @@ fn a_consumer_that_relies_on_more_than_is_published_fails() {
     assert_eq!(
         gaps,
         [
-            format!("{name} reads OrderShipped v2: state.discountCents: read, but the producer has no such field"),
-            format!("{name} reads OrderShipped v2: state.placedAt: the reader takes integer, the producer sends string"),
-            format!("{name}: declares OrderRefunded from bulkhead.orders, which no producer publishes"),
+            format!(
+                "{name} reads OrderShipped v2: state.discountCents: read, but the producer has no such field"
+            ),
+            format!(
+                "{name} reads OrderShipped v2: state.placedAt: the reader takes integer, the producer sends string"
+            ),
+            format!(
+                "{name}: declares OrderRefunded from bulkhead.orders, which no producer publishes"
+            ),
         ]
     );
 }
@@ -156,7 +180,11 @@ fn the_templates_schema_registry_holds_the_committed_contracts() {
         .values()
         .filter(|r| r["Type"].as_str() == Some("AWS::EventSchemas::Schema"))
         .collect();
-    assert_eq!(schemas.len(), declared.len(), "one schema resource per contract");
+    assert_eq!(
+        schemas.len(),
+        declared.len(),
+        "one schema resource per contract"
+    );
     for contract in declared.values() {
         let resource = &yaml["Resources"][registry::logical_id(contract).as_str()];
         let content: Value =
@@ -194,8 +222,10 @@ fn entry(event: &Value) -> BusEntry {
 }
 
 fn sample_events() -> Vec<Value> {
-    let trigger_events = bulkhead::trigger::events_of(orders::acl::acl, &orders::acl::samples().unwrap()).unwrap();
-    let catalog = bulkhead::trigger::events_of(catalog::acl::acl, &catalog::acl::samples().unwrap()).unwrap();
+    let trigger_events =
+        bulkhead::trigger::events_of(orders::acl::acl, &orders::acl::samples().unwrap()).unwrap();
+    let catalog =
+        bulkhead::trigger::events_of(catalog::acl::acl, &catalog::acl::samples().unwrap()).unwrap();
     trigger_events
         .iter()
         .chain(&catalog)
@@ -218,7 +248,8 @@ fn every_sample_event_matches_its_contract() {
 }
 
 #[tokio::test]
-async fn the_devstack_refuses_an_event_its_contract_does_not_describe_and_publishes_nothing_after_it() {
+async fn the_devstack_refuses_an_event_its_contract_does_not_describe_and_publishes_nothing_after_it()
+ {
     let dir = tempfile::tempdir().unwrap();
     let (template, infra, _functions) = system_tests::embedded_system(dir.path());
     let contracts = Arc::new(validate::Contracts::load(&committed_dir()).unwrap());
@@ -228,7 +259,11 @@ async fn the_devstack_refuses_an_event_its_contract_does_not_describe_and_publis
         .filter(|e| e["aggregate"]["type"] == "order")
         .collect();
     let mut renamed = good[1].clone();
-    let total = renamed["state"].as_object_mut().unwrap().remove("total").unwrap();
+    let total = renamed["state"]
+        .as_object_mut()
+        .unwrap()
+        .remove("total")
+        .unwrap();
     renamed["state"]["totalCents"] = total["amountCents"].clone();
     let mut unversioned = good[2].clone();
     unversioned["schemaVersion"] = json!(9);
@@ -236,8 +271,14 @@ async fn the_devstack_refuses_an_event_its_contract_does_not_describe_and_publis
     undeclared["type"] = json!("OrderRefunded");
     for (bad, why) in [
         (renamed, "does not match its contract"),
-        (unversioned, "no contract covers bulkhead.orders OrderLineRemoved v9"),
-        (undeclared, "no contract covers bulkhead.orders OrderRefunded v2"),
+        (
+            unversioned,
+            "no contract covers bulkhead.orders OrderLineRemoved v9",
+        ),
+        (
+            undeclared,
+            "no contract covers bulkhead.orders OrderRefunded v2",
+        ),
     ] {
         let before = infra.archived().await.unwrap().len();
         let entries = [entry(&good[0]), entry(&bad), entry(&good[3])];
@@ -246,8 +287,15 @@ async fn the_devstack_refuses_an_event_its_contract_does_not_describe_and_publis
         let refused = outcomes[1].as_ref().unwrap_err();
         assert_eq!(refused.code, "MalformedDetail");
         assert!(refused.message.contains(why), "{}", refused.message);
-        assert!(outcomes[2].is_err(), "nothing after the refused entry is put");
-        assert_eq!(infra.archived().await.unwrap().len(), before + 1, "only the good entry before it");
+        assert!(
+            outcomes[2].is_err(),
+            "nothing after the refused entry is put"
+        );
+        assert_eq!(
+            infra.archived().await.unwrap().len(),
+            before + 1,
+            "only the good entry before it"
+        );
     }
 }
 
@@ -255,20 +303,42 @@ async fn the_devstack_refuses_an_event_its_contract_does_not_describe_and_publis
 fn a_malformed_or_missing_contract_is_a_clear_error() {
     let dir = copy();
     std::fs::write(dir.path().join("orders/OrderShipped.v1.json"), "{ not json").unwrap();
-    let error = validate::Contracts::load(dir.path()).err().unwrap().to_string();
+    let error = validate::Contracts::load(dir.path())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.contains("OrderShipped.v1.json: not JSON"), "{error}");
 
     let dir = copy();
-    std::fs::write(dir.path().join("orders/OrderShipped.v1.json"), r#"{"type": 5}"#).unwrap();
-    let error = validate::Contracts::load(dir.path()).err().unwrap().to_string();
-    assert!(error.contains("OrderShipped.v1.json: not a draft 4 schema"), "{error}");
+    std::fs::write(
+        dir.path().join("orders/OrderShipped.v1.json"),
+        r#"{"type": 5}"#,
+    )
+    .unwrap();
+    let error = validate::Contracts::load(dir.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("OrderShipped.v1.json: not a draft 4 schema"),
+        "{error}"
+    );
 
     let dir = copy();
     std::fs::write(dir.path().join("orders/OrderShipped.json"), "{}").unwrap();
-    let error = validate::Contracts::load(dir.path()).err().unwrap().to_string();
-    assert!(error.contains("not named <service>/<EventType>.v<N>.json"), "{error}");
+    let error = validate::Contracts::load(dir.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("not named <service>/<EventType>.v<N>.json"),
+        "{error}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
-    let error = validate::Contracts::load(empty.path()).err().unwrap().to_string();
+    let error = validate::Contracts::load(empty.path())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.contains("no contracts in"), "{error}");
 }

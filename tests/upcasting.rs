@@ -13,7 +13,8 @@ use std::path::Path;
 /// Every sample event of every producer, as published now.
 fn published() -> Vec<(String, PublicEvent)> {
     let orders = bulkhead::trigger::events_of(orders::acl::acl, &orders::acl::samples().unwrap());
-    let catalog = bulkhead::trigger::events_of(catalog::acl::acl, &catalog::acl::samples().unwrap());
+    let catalog =
+        bulkhead::trigger::events_of(catalog::acl::acl, &catalog::acl::samples().unwrap());
     let from = |source: &'static str| move |e| (source.to_string(), e);
     catalog
         .unwrap()
@@ -41,7 +42,9 @@ fn as_v1(event: &PublicEvent) -> PublicEvent {
     lines(&mut old.state);
     match old.event_type.as_str() {
         "OrderPlaced" => lines(&mut old.change),
-        "OrderLineAdded" | "OrderLineRemoved" => cents(&mut old.change["line"], "unitPrice", "unitPriceCents"),
+        "OrderLineAdded" | "OrderLineRemoved" => {
+            cents(&mut old.change["line"], "unitPrice", "unitPriceCents")
+        }
         _ => {}
     }
     old
@@ -58,8 +61,13 @@ fn check(contracts: &Contracts, source: &str, event: &PublicEvent) -> Result<(),
 
 #[test]
 fn a_version_1_order_event_is_raised_to_exactly_the_version_2_event() {
-    let contracts = Contracts::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/contracts")).unwrap();
-    let orders: Vec<_> = published().into_iter().filter(|(s, _)| s == "bulkhead.orders").collect();
+    let contracts =
+        Contracts::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/contracts"))
+            .unwrap();
+    let orders: Vec<_> = published()
+        .into_iter()
+        .filter(|(s, _)| s == "bulkhead.orders")
+        .collect();
     assert_eq!(orders.len(), 7);
     for (source, event) in orders {
         assert_eq!(event.schema_version, 2);
@@ -80,7 +88,12 @@ fn items(db: &Path) -> Vec<(String, String, String, Value)> {
     statement
         .query_map([], |row| {
             let item: String = row.get(3)?;
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, serde_json::from_str(&item).unwrap()))
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                serde_json::from_str(&item).unwrap(),
+            ))
         })
         .unwrap()
         .map(Result::unwrap)
@@ -88,7 +101,10 @@ fn items(db: &Path) -> Vec<(String, String, String, Value)> {
 }
 
 /// Applies each event through every listener that takes it, as its queue would deliver it.
-async fn replay(dir: &Path, events: &[(String, PublicEvent)]) -> Vec<(String, String, String, Value)> {
+async fn replay(
+    dir: &Path,
+    events: &[(String, PublicEvent)],
+) -> Vec<(String, String, String, Value)> {
     let (_template, _infra, functions) = system_tests::embedded_system(dir);
     for (source, event) in events {
         for (_, listener) in &functions.listeners {
@@ -111,7 +127,12 @@ async fn a_mixed_archive_replays_into_exactly_the_views_of_version_2() {
     let exact = tempfile::tempdir().unwrap();
     let expected = replay(exact.path(), &events).await;
     let views: Vec<&String> = expected.iter().map(|(table, ..)| table).collect();
-    for table in ["TrackingTable", "FulfillmentTable", "SalesTable", "NotificationsTable"] {
+    for table in [
+        "TrackingTable",
+        "FulfillmentTable",
+        "SalesTable",
+        "NotificationsTable",
+    ] {
         assert!(views.iter().any(|t| *t == table), "{table} has rows");
     }
 
@@ -132,9 +153,15 @@ async fn a_mixed_archive_replays_into_exactly_the_views_of_version_2() {
         }
     }
     let versions: Vec<u32> = archive.iter().map(|(_, e)| e.schema_version).collect();
-    assert!(versions.contains(&1) && versions.contains(&2), "{versions:?}");
+    assert!(
+        versions.contains(&1) && versions.contains(&2),
+        "{versions:?}"
+    );
     archive.reverse();
-    let (odd, even): (Vec<_>, Vec<_>) = archive.into_iter().enumerate().partition(|(i, _)| i % 2 == 1);
+    let (odd, even): (Vec<_>, Vec<_>) = archive
+        .into_iter()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 1);
     let mut archive: Vec<_> = odd.into_iter().chain(even).map(|(_, e)| e).collect();
     // Products came before the orders of them: tracking joins their names in (an order
     // before its product gets the name on read, which the stored view does not show).
@@ -154,23 +181,30 @@ async fn a_mixed_archive_replays_into_exactly_the_views_of_version_2() {
     let mixed = tempfile::tempdir().unwrap();
     let replayed = replay(mixed.path(), &archive).await;
     let keys = |items: &[(String, String, String, Value)]| -> Vec<String> {
-        items.iter().map(|(t, pk, sk, _)| format!("{t} {pk} {sk}")).collect()
+        items
+            .iter()
+            .map(|(t, pk, sk, _)| format!("{t} {pk} {sk}"))
+            .collect()
     };
     assert_eq!(keys(&replayed), keys(&exact_replay));
     assert_eq!(replayed, exact_replay);
 
     // And they are the views of the in-order run, but for sales' counter of a sku that was
     // added and removed again: in another order it may never be written (zero either way).
-    let counted = |items: &[(String, String, String, Value)]| -> Vec<(String, String, String, Value)> {
-        let zero = json!({ "N": "0" });
-        items
-            .iter()
-            .filter(|(t, pk, _, item)| {
-                !(t == "SalesTable" && pk.starts_with("DAY#") && item["units"] == zero && item["revenueCents"] == zero)
-            })
-            .cloned()
-            .collect()
-    };
+    let counted =
+        |items: &[(String, String, String, Value)]| -> Vec<(String, String, String, Value)> {
+            let zero = json!({ "N": "0" });
+            items
+                .iter()
+                .filter(|(t, pk, _, item)| {
+                    !(t == "SalesTable"
+                        && pk.starts_with("DAY#")
+                        && item["units"] == zero
+                        && item["revenueCents"] == zero)
+                })
+                .cloned()
+                .collect()
+        };
     for (got, want) in counted(&replayed).iter().zip(counted(&expected).iter()) {
         assert_eq!(got, want);
     }
@@ -179,5 +213,9 @@ async fn a_mixed_archive_replays_into_exactly_the_views_of_version_2() {
         .iter()
         .find(|(t, pk, ..)| t == "TrackingTable" && pk.contains("o-sample-1"))
         .unwrap();
-    assert_eq!(tracked.3["totalCents"], json!({ "N": "2500" }), "{tracked:?}");
+    assert_eq!(
+        tracked.3["totalCents"],
+        json!({ "N": "2500" }),
+        "{tracked:?}"
+    );
 }

@@ -1,9 +1,9 @@
 //! The catalog's anti-corruption layer: the only place that decides what is published.
 
 use crate::domain::{Product, ProductStatus};
+use crate::events::{ProductChanges, StatusChange};
 use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, PublicEvent};
-use crate::events::{ProductChanges, StatusChange};
 use bulkhead::trigger::{Change, ChangeKind, History};
 
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";

@@ -1,10 +1,10 @@
 //! The orders service's anti-corruption layer: the only place that decides what is published.
 
 use crate::domain::{Line, Order, OrderStatus};
+use crate::events::{LineChange, OrderChange, Placed, PublicLine, PublicOrder, StatusChange};
 use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind, History};
-use crate::events::{LineChange, OrderChange, Placed, PublicLine, PublicOrder, StatusChange};
 
 pub const ORDER_PREFIX: &str = "ORDER#";
 

@@ -12,7 +12,15 @@ pub const MAX_ORDER_TOTAL_CENTS: i64 = 1_000_000_000;
 
 /// `PLACED → SHIPPED → DELIVERED`, or `PLACED → CANCELLED`.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {

@@ -7,9 +7,9 @@
 
 pub mod admin;
 pub mod auth;
-pub mod contracts;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod contracts;
 pub mod faults;
 pub mod fixtures;
 pub mod gateway;

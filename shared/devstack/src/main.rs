@@ -131,7 +131,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let template = Template::load(&cli.template)?;
         if *impact {
             std::fs::create_dir_all(&cli.data_dir)?;
-            print!("{}", devstack::contracts::impact::run(&template, &cli.data_dir)?);
+            print!(
+                "{}",
+                devstack::contracts::impact::run(&template, &cli.data_dir)?
+            );
         } else if let Some(out) = out {
             let written = devstack::contracts::write(out)?;
             let text = std::fs::read_to_string(&cli.template)?;

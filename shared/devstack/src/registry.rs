@@ -29,12 +29,18 @@ pub fn registry() -> HashMap<&'static str, Handler> {
             "catalog-api",
             Handler::Http(catalog::api, catalog::api::openapi),
         ),
-        ("catalog-trigger", Handler::Stream(catalog::trigger, catalog::events::contracts)),
+        (
+            "catalog-trigger",
+            Handler::Stream(catalog::trigger, catalog::events::contracts),
+        ),
         (
             "orders-api",
             Handler::Http(orders::api, orders::api::openapi),
         ),
-        ("orders-trigger", Handler::Stream(orders::trigger, orders::events::contracts)),
+        (
+            "orders-trigger",
+            Handler::Stream(orders::trigger, orders::events::contracts),
+        ),
         (
             "orders-catalog-listener",
             Handler::Queue(orders::catalog_listener),
@@ -115,10 +121,8 @@ impl Functions {
         let buses: HashMap<String, Arc<dyn Bus>> = buses
             .iter()
             .map(|(name, bus)| {
-                let checked = crate::contracts::validate::ContractBus::new(
-                    bus.clone(),
-                    contracts.clone(),
-                );
+                let checked =
+                    crate::contracts::validate::ContractBus::new(bus.clone(), contracts.clone());
                 (name.clone(), Arc::new(checked) as Arc<dyn Bus>)
             })
             .collect();

@@ -167,7 +167,9 @@ fn compare(old: &Value, new: &Value, path: &str, breaks: &mut Vec<Break>) {
         compare(old_field, new_field, &here, breaks);
     }
     for (field, _) in &new_properties {
-        if old.get("properties").is_some_and(|p| p.get(field).is_none())
+        if old
+            .get("properties")
+            .is_some_and(|p| p.get(field).is_none())
             && new_required.contains(*field)
         {
             breaks.push(Break::AddedRequired {
@@ -232,7 +234,10 @@ mod tests {
             ),
             (
                 "an enum widened",
-                edit(|s| s["properties"]["status"]["enum"] = json!(["PLACED", "SHIPPED", "CANCELLED", "LOST"])),
+                edit(|s| {
+                    s["properties"]["status"]["enum"] =
+                        json!(["PLACED", "SHIPPED", "CANCELLED", "LOST"])
+                }),
                 vec![],
             ),
             (
@@ -240,26 +245,41 @@ mod tests {
                 edit(|s| {
                     s["properties"].as_object_mut().unwrap().remove("note");
                 }),
-                vec![Break::Removed { path: "note".into() }],
+                vec![Break::Removed {
+                    path: "note".into(),
+                }],
             ),
             (
                 "a field renamed",
                 edit(|s| {
-                    let total = s["properties"].as_object_mut().unwrap().remove("totalCents").unwrap();
+                    let total = s["properties"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("totalCents")
+                        .unwrap();
                     s["properties"]["total"] = total;
                     s["required"] = json!(["id", "status", "lines", "total"]);
                 }),
                 vec![
-                    Break::Removed { path: "totalCents".into() },
-                    Break::AddedRequired { path: "total".into() },
+                    Break::Removed {
+                        path: "totalCents".into(),
+                    },
+                    Break::AddedRequired {
+                        path: "total".into(),
+                    },
                 ],
             ),
             (
                 "a nested field removed",
                 edit(|s| {
-                    s["properties"]["lines"]["items"]["properties"].as_object_mut().unwrap().remove("quantity");
+                    s["properties"]["lines"]["items"]["properties"]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("quantity");
                 }),
-                vec![Break::Removed { path: "lines[].quantity".into() }],
+                vec![Break::Removed {
+                    path: "lines[].quantity".into(),
+                }],
             ),
             (
                 "a type changed",
@@ -282,20 +302,29 @@ mod tests {
             (
                 "an optional field made required",
                 edit(|s| s["required"] = json!(["id", "status", "lines", "totalCents", "note"])),
-                vec![Break::NowRequired { path: "note".into() }],
+                vec![Break::NowRequired {
+                    path: "note".into(),
+                }],
             ),
             (
                 "a required field made optional",
                 edit(|s| drop_required(s, "totalCents")),
-                vec![Break::NoLongerGuaranteed { path: "totalCents".into() }],
+                vec![Break::NoLongerGuaranteed {
+                    path: "totalCents".into(),
+                }],
             ),
             (
                 "a required field added",
                 edit(|s| {
                     s["properties"]["currency"] = json!({ "type": "string" });
-                    s["required"].as_array_mut().unwrap().push(json!("currency"));
+                    s["required"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!("currency"));
                 }),
-                vec![Break::AddedRequired { path: "currency".into() }],
+                vec![Break::AddedRequired {
+                    path: "currency".into(),
+                }],
             ),
             (
                 "an enum narrowed",

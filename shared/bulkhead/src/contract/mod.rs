@@ -111,7 +111,10 @@ pub fn schema_of<T: JsonSchema>(direction: Direction) -> Value {
         Direction::Serialize => settings.for_serialize(),
         Direction::Deserialize => settings.for_deserialize(),
     };
-    let mut schema = settings.into_generator().into_root_schema_for::<T>().to_value();
+    let mut schema = settings
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
     if let Some(object) = schema.as_object_mut() {
         object.remove("title");
     }
@@ -244,7 +247,14 @@ mod tests {
         assert_eq!(change["properties"]["lineCount"]["type"], "integer");
         assert_eq!(change["properties"]["anything"], json!({}));
         let required = schema["required"].as_array().unwrap();
-        for field in ["id", "type", "schemaVersion", "aggregate", "change", "state"] {
+        for field in [
+            "id",
+            "type",
+            "schemaVersion",
+            "aggregate",
+            "change",
+            "state",
+        ] {
             assert!(required.contains(&json!(field)), "{field} required");
         }
         assert_eq!(draft4_violations(schema), Vec::<String>::new());

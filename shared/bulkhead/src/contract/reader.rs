@@ -32,15 +32,24 @@ impl fmt::Display for Gap {
         match self {
             Gap::Missing { path } => write!(f, "{path}: read, but the producer has no such field"),
             Gap::NotGuaranteed { path } => {
-                write!(f, "{path}: required by the reader, optional in the producer")
+                write!(
+                    f,
+                    "{path}: required by the reader, optional in the producer"
+                )
             }
             Gap::TypeMismatch {
                 path,
                 reader,
                 producer,
-            } => write!(f, "{path}: the reader takes {reader}, the producer sends {producer}"),
+            } => write!(
+                f,
+                "{path}: the reader takes {reader}, the producer sends {producer}"
+            ),
             Gap::UnreadValue { path, value } => {
-                write!(f, "{path}: the producer may send {value}, which the reader does not take")
+                write!(
+                    f,
+                    "{path}: the producer may send {value}, which the reader does not take"
+                )
             }
         }
     }
@@ -78,12 +87,16 @@ fn check(reader: &Value, producer: &Value, path: &str, gaps: &mut Vec<Gap>) {
     }
     if let Some(taken) = reader["enum"].as_array() {
         match producer["enum"].as_array() {
-            Some(sent) => gaps.extend(sent.iter().filter(|v| !taken.contains(v)).map(|v| {
-                Gap::UnreadValue {
-                    path: at.into(),
-                    value: v.to_string(),
-                }
-            })),
+            Some(sent) => {
+                gaps.extend(
+                    sent.iter()
+                        .filter(|v| !taken.contains(v))
+                        .map(|v| Gap::UnreadValue {
+                            path: at.into(),
+                            value: v.to_string(),
+                        }),
+                )
+            }
             None => gaps.push(Gap::UnreadValue {
                 path: at.into(),
                 value: "any value".into(),
@@ -180,27 +193,42 @@ mod tests {
             (
                 "a field nobody publishes",
                 json!({ "type": "object", "properties": { "customerId": { "type": "string" } } }),
-                vec![Gap::Missing { path: "customerId".into() }],
+                vec![Gap::Missing {
+                    path: "customerId".into(),
+                }],
             ),
             (
                 "a field the producer does not guarantee",
                 json!({ "type": "object", "required": ["totalCents"], "properties": { "totalCents": { "type": "integer" } } }),
-                vec![Gap::NotGuaranteed { path: "totalCents".into() }],
+                vec![Gap::NotGuaranteed {
+                    path: "totalCents".into(),
+                }],
             ),
             (
                 "a nested field read as another type",
                 json!({ "type": "object", "properties": { "lines": { "type": "array", "items": { "type": "object", "properties": { "sku": { "type": "integer" } } } } } }),
-                vec![Gap::TypeMismatch { path: "lines[].sku".into(), reader: "integer".into(), producer: "string".into() }],
+                vec![Gap::TypeMismatch {
+                    path: "lines[].sku".into(),
+                    reader: "integer".into(),
+                    producer: "string".into(),
+                }],
             ),
             (
                 "a nullable field read as never null",
                 json!({ "type": "object", "properties": { "note": { "type": "string" } } }),
-                vec![Gap::TypeMismatch { path: "note".into(), reader: "string".into(), producer: "null|string".into() }],
+                vec![Gap::TypeMismatch {
+                    path: "note".into(),
+                    reader: "string".into(),
+                    producer: "null|string".into(),
+                }],
             ),
             (
                 "an enum that misses a value",
                 json!({ "type": "object", "properties": { "status": { "type": "string", "enum": ["PLACED"] } } }),
-                vec![Gap::UnreadValue { path: "status".into(), value: "\"SHIPPED\"".into() }],
+                vec![Gap::UnreadValue {
+                    path: "status".into(),
+                    value: "\"SHIPPED\"".into(),
+                }],
             ),
         ];
         for (case, reader, expected) in cases {

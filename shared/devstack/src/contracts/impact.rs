@@ -18,7 +18,10 @@ pub fn newest(contracts: &BTreeMap<String, Contract>) -> BTreeMap<(&str, &str), 
     let mut newest: BTreeMap<(&str, &str), &Contract> = BTreeMap::new();
     for contract in contracts.values() {
         let key = (contract.source, contract.event_type);
-        if newest.get(&key).is_none_or(|c| c.version < contract.version) {
+        if newest
+            .get(&key)
+            .is_none_or(|c| c.version < contract.version)
+        {
             newest.insert(key, contract);
         }
     }

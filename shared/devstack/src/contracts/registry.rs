@@ -26,7 +26,10 @@ pub fn logical_id(contract: &Contract) -> String {
         .into_iter()
         .chain(chars)
         .collect();
-    format!("{service}{}V{}Schema", contract.event_type, contract.version)
+    format!(
+        "{service}{}V{}Schema",
+        contract.event_type, contract.version
+    )
 }
 
 /// The name of a contract's schema in the registry: `bulkhead.orders@OrderPlaced-v1`.

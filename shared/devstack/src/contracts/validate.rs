@@ -40,7 +40,11 @@ impl Contracts {
             let validator = jsonschema::draft4::new(&schema)
                 .map_err(|e| problem(format!("{}: not a usable schema: {e}", at.display())))?;
             validators.insert(
-                (bulkhead::event::source_of(service), event_type.into(), version),
+                (
+                    bulkhead::event::source_of(service),
+                    event_type.into(),
+                    version,
+                ),
                 validator,
             );
         }
