@@ -225,7 +225,7 @@ mod tests {
     use std::sync::Mutex;
 
     const PLACED: EventSet = EventSet {
-        source: "bulkhead.orders",
+        source: "bulkhead.shop",
         types: &["OrderPlaced"],
     };
 
@@ -264,14 +264,14 @@ mod tests {
         let reads = listener.reads();
         assert_eq!(reads[0].1["properties"]["n"]["type"], "integer");
         let placed = delivered(
-            "bulkhead.orders",
+            "bulkhead.shop",
             "OrderPlaced",
             "OrderPlaced",
             r#"{"n":1}"#,
         );
         listener.apply(placed).await.unwrap();
         for other in [
-            delivered("bulkhead.orders", "OrderShipped", "OrderShipped", "{}"),
+            delivered("bulkhead.shop", "OrderShipped", "OrderShipped", "{}"),
             delivered("bulkhead.catalog", "OrderPlaced", "OrderPlaced", "{}"),
         ] {
             listener.apply(other).await.unwrap();
@@ -283,14 +283,14 @@ mod tests {
     async fn a_state_that_does_not_read_or_a_mislabelled_event_fails() {
         let listener = listen(Seen::default()).on(PLACED, record).listener();
         let unreadable = delivered(
-            "bulkhead.orders",
+            "bulkhead.shop",
             "OrderPlaced",
             "OrderPlaced",
             r#"{"n":"x"}"#,
         );
         assert!(listener.apply(unreadable).await.is_err());
         let mislabelled = delivered(
-            "bulkhead.orders",
+            "bulkhead.shop",
             "OrderPlaced",
             "OrderShipped",
             r#"{"n":1}"#,
