@@ -6,8 +6,9 @@
 //! an event that its contract does not describe or that no contract covers.
 
 use bulkhead::bus::{Bus, BusEntry};
-use bulkhead::event::EventSet;
+use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::listener::{Delivered, listen};
+use bulkhead::trigger::{Change, Trigger};
 use devstack::contracts::{self, impact, registry, validate};
 use devstack::infra::Infra;
 use serde_json::{Value, json};
@@ -341,4 +342,84 @@ fn a_malformed_or_missing_contract_is_a_clear_error() {
         .unwrap()
         .to_string();
     assert!(error.contains("no contracts in"), "{error}");
+}
+
+/// The orders ACL, but an `OrderShipped` loses its state's `total`.
+fn careless(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
+    let mut event = orders::acl::acl(change)?;
+    if let Some(event) = event.as_mut().filter(|e| e.event_type == "OrderShipped") {
+        event.state.as_object_mut().unwrap().remove("total");
+    }
+    Ok(event)
+}
+
+#[tokio::test]
+async fn a_trigger_whose_event_breaks_its_contract_fails_at_that_record_and_publishes_it_never() {
+    let dir = tempfile::tempdir().unwrap();
+    let (template, infra, _functions) = system_tests::embedded_system(dir.path());
+    let contracts = Arc::new(validate::Contracts::load(&committed_dir()).unwrap());
+    let bus = validate::ContractBus::new(infra.bus(&template.buses[0]).unwrap(), contracts);
+    let trigger = Trigger::new(Arc::new(bus), orders::acl::PUBLISHES, careless);
+    let history = orders::acl::samples().unwrap().remove(0);
+    let records: Vec<Value> = history
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let keys = bulkhead::store::Key::of(item).unwrap().to_item();
+            let mut change = json!({ "Keys": keys, "NewImage": item, "SequenceNumber": format!("{i}"), "SizeBytes": 1 });
+            if i > 0 {
+                change["OldImage"] = serde_json::to_value(&history[i - 1]).unwrap();
+            }
+            let name = if i == 0 { "INSERT" } else { "MODIFY" };
+            json!({ "eventID": format!("{i}"), "eventName": name, "awsRegion": "us-east-1", "dynamodb": change })
+        })
+        .collect();
+    let event = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let response = trigger.handle(event, None).await;
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(
+        failed,
+        [Some("3".to_string())],
+        "the shipment, the fourth record, fails"
+    );
+    let published: Vec<String> = infra
+        .archived()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        published,
+        ["OrderPlaced", "OrderLineAdded", "OrderLineRemoved"]
+    );
+}
+
+#[test]
+fn each_trigger_has_a_contract_for_exactly_the_events_it_declares() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_template, _infra, functions) = system_tests::embedded_system(dir.path());
+    let declared = contracts::declared().unwrap();
+    let newest = impact::newest(&declared);
+    for (function, trigger) in &functions.triggers {
+        let publishes = trigger.publishes();
+        let mut covered: Vec<&str> = newest
+            .keys()
+            .filter(|(source, _)| *source == publishes.source)
+            .map(|(_, event_type)| *event_type)
+            .collect();
+        let mut types = publishes.types.to_vec();
+        covered.sort();
+        types.sort();
+        assert_eq!(
+            covered, types,
+            "{}: contracts for its events",
+            function.name
+        );
+    }
+    assert_eq!(newest.len(), 9, "9 public event types");
 }

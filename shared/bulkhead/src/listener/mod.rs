@@ -263,12 +263,7 @@ mod tests {
         assert_eq!(listener.subscriptions(), [PLACED]);
         let reads = listener.reads();
         assert_eq!(reads[0].1["properties"]["n"]["type"], "integer");
-        let placed = delivered(
-            "bulkhead.shop",
-            "OrderPlaced",
-            "OrderPlaced",
-            r#"{"n":1}"#,
-        );
+        let placed = delivered("bulkhead.shop", "OrderPlaced", "OrderPlaced", r#"{"n":1}"#);
         listener.apply(placed).await.unwrap();
         for other in [
             delivered("bulkhead.shop", "OrderShipped", "OrderShipped", "{}"),
@@ -289,12 +284,7 @@ mod tests {
             r#"{"n":"x"}"#,
         );
         assert!(listener.apply(unreadable).await.is_err());
-        let mislabelled = delivered(
-            "bulkhead.shop",
-            "OrderPlaced",
-            "OrderShipped",
-            r#"{"n":1}"#,
-        );
+        let mislabelled = delivered("bulkhead.shop", "OrderPlaced", "OrderShipped", r#"{"n":1}"#);
         assert!(listener.apply(mislabelled).await.is_err());
     }
 }
