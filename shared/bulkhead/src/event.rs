@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-/// The envelope version this crate writes.
+/// The `schemaVersion` a new event starts at. Versions are per event type: a producer that
+/// publishes a newer one sets it on the event (the order events are at 2), and its
+/// contracts say what each version holds (`crate::contract`).
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The aggregate an event is about, at the version the event produced.
