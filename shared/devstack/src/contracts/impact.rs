@@ -5,6 +5,8 @@ use super::problem;
 use crate::registry::Functions;
 use bulkhead::contract::upcast::upcaster;
 use bulkhead::contract::{Contract, reader};
+use bulkhead::event::EventSet;
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The impact table of the template's listeners, built on a scratch database in `dir`.
@@ -80,18 +82,16 @@ pub fn table(functions: &Functions) -> crate::Result<String> {
     let mut rows: Rows = BTreeMap::new();
     for ((source, event_type), contract) in &newest {
         for part in ["change", "state"] {
+            // Listeners read only the state (their `on` reader); nobody reads `change`.
             let readers_of = |field: &str| -> BTreeSet<String> {
+                let reads_it = |(set, reads): &(EventSet, &Value)| {
+                    set.contains(source, event_type)
+                        && reader::fields(reads).iter().any(|f| f == field)
+                };
                 functions
                     .listeners
                     .iter()
-                    .filter(|(_, l)| l.takes(source, event_type))
-                    .filter(|_| part == "state")
-                    .filter(|(_, l)| {
-                        l.reads().iter().any(|(set, reads)| {
-                            set.contains(source, event_type)
-                                && reader::fields(reads).iter().any(|f| f == field)
-                        })
-                    })
+                    .filter(|(_, l)| part == "state" && l.reads().iter().any(reads_it))
                     .map(|(function, _)| function.name.clone())
                     .collect()
             };
