@@ -136,10 +136,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 devstack::contracts::impact::run(&template, &cli.data_dir)?
             );
         } else if let Some(out) = out {
-            let written = devstack::contracts::write(out)?;
             let text = std::fs::read_to_string(&cli.template)?;
             let declared = devstack::contracts::declared()?;
             let rewritten = devstack::contracts::registry::rewrite(&text, &declared)?;
+            let written = devstack::contracts::write(out)?;
             if rewritten != text {
                 std::fs::write(&cli.template, rewritten)?;
             }
