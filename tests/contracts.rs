@@ -423,3 +423,37 @@ fn each_trigger_has_a_contract_for_exactly_the_events_it_declares() {
     }
     assert_eq!(newest.len(), 9, "9 public event types");
 }
+
+#[test]
+fn an_older_version_that_no_upcaster_raises_fails_its_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_template, _infra, functions) = system_tests::embedded_system(dir.path());
+    let declared = contracts::declared().unwrap();
+    let raised_by_nobody = |_: &str, _: &str, _: u32| false;
+    let gaps = impact::gaps_with(&functions, &declared, raised_by_nobody);
+    // Every listener of order events, for each of the six types it reads at v2.
+    let readers: usize = functions
+        .listeners
+        .iter()
+        .map(|(_, l)| {
+            [
+                "OrderPlaced",
+                "OrderLineAdded",
+                "OrderLineRemoved",
+                "OrderCancelled",
+                "OrderShipped",
+                "OrderDelivered",
+            ]
+            .iter()
+            .filter(|t| l.takes("bulkhead.orders", t))
+            .count()
+        })
+        .sum();
+    assert!(readers >= 6 * 3, "{readers}");
+    assert_eq!(gaps.len(), readers, "{gaps:#?}");
+    assert!(
+        gaps.iter()
+            .all(|g| g.ends_with("and the archive's v1 has no upcaster to raise it")),
+        "{gaps:#?}"
+    );
+}

@@ -35,8 +35,20 @@ pub fn newest(contracts: &BTreeMap<String, Contract>) -> BTreeMap<(&str, &str), 
 /// upcaster raises, and every declared event that no producer publishes, one line each:
 /// empty when every consumer's reads are guaranteed.
 pub fn gaps(functions: &Functions) -> crate::Result<Vec<String>> {
-    let contracts = super::declared()?;
-    let newest = newest(&contracts);
+    let raises = |source: &str, event_type: &str, version: u32| {
+        upcaster(source, event_type, version).is_some()
+    };
+    Ok(gaps_with(functions, &super::declared()?, raises))
+}
+
+/// [`gaps`] against these contracts, with `raises` telling whether an upcaster raises an
+/// event type from a version.
+pub fn gaps_with(
+    functions: &Functions,
+    contracts: &BTreeMap<String, Contract>,
+    raises: impl Fn(&str, &str, u32) -> bool,
+) -> Vec<String> {
+    let newest = newest(contracts);
     let mut found = vec![];
     for (function, listener) in &functions.listeners {
         for (set, reads) in listener.reads() {
@@ -52,9 +64,9 @@ pub fn gaps(functions: &Functions) -> crate::Result<Vec<String>> {
                     (c.source, c.event_type) == (set.source, *event_type)
                         && c.version < contract.version
                 }) {
-                    if upcaster(set.source, event_type, old.version).is_none() {
+                    if !raises(set.source, event_type, old.version) {
                         found.push(format!(
-                            "{}: reads {event_type} v{}, and the archive's v{} has no upcaster                              to raise it",
+                            "{}: reads {event_type} v{}, and the archive's v{} has no upcaster to raise it",
                             function.name, contract.version, old.version
                         ));
                     }
@@ -68,7 +80,7 @@ pub fn gaps(functions: &Functions) -> crate::Result<Vec<String>> {
             }
         }
     }
-    Ok(found)
+    found
 }
 
 /// The impact table in Markdown: one row per field of each source's events, with the events
