@@ -18,7 +18,7 @@ pub const ORDER_EVENTS: EventSet = EventSet {
     types: &["OrderShipped", "OrderDelivered", "OrderCancelled"],
 };
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageLine {
     pub sku: String,
@@ -42,13 +42,20 @@ pub struct Message {
 }
 
 /// What this service reads of the orders service's public order state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
     id: String,
     customer_id: String,
     lines: Vec<MessageLine>,
-    total_cents: i64,
+    total: Price,
+}
+
+/// What this service reads of an amount of money: orders publish one currency.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Price {
+    amount_cents: i64,
 }
 
 pub fn partition(customer: &str) -> String {
@@ -71,7 +78,7 @@ pub async fn apply(
         order_id: order.id,
         kind,
         lines: order.lines,
-        total_cents: order.total_cents,
+        total_cents: order.total.amount_cents,
         at,
         version,
     };

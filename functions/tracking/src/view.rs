@@ -55,27 +55,34 @@ pub struct ProductCopy {
 }
 
 /// What this service reads of the orders service's public order state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
     id: String,
     customer_id: String,
     status: String,
     lines: Vec<LineState>,
-    total_cents: i64,
+    total: Price,
     placed_at: String,
 }
 
-#[derive(Deserialize)]
+/// What this service reads of an amount of money: orders publish one currency.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Price {
+    amount_cents: i64,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct LineState {
     sku: String,
     quantity: i64,
-    unit_price_cents: i64,
+    unit_price: Price,
 }
 
 /// What this service reads of the catalog's public product state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ProductState {
     sku: String,
     name: String,
@@ -128,7 +135,7 @@ pub async fn apply_order(
             name: product_name(table, &line.sku).await?,
             sku: line.sku,
             quantity: line.quantity,
-            unit_price_cents: line.unit_price_cents,
+            unit_price_cents: line.unit_price.amount_cents,
         });
     }
     let index = (
@@ -142,7 +149,7 @@ pub async fn apply_order(
             customer_id: order.customer_id,
             status: order.status,
             lines,
-            total_cents: order.total_cents,
+            total_cents: order.total.amount_cents,
             placed_at: order.placed_at,
             updated_at: event.detail.occurred_at,
             version,

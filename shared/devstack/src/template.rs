@@ -77,6 +77,8 @@ pub struct Template {
     pub functions: Vec<FunctionSpec>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
+    /// The committed event contracts: `shared/contracts/` beside the template.
+    pub contracts: std::path::PathBuf,
 }
 
 fn err(msg: impl Into<String>) -> Error {
@@ -87,12 +89,20 @@ impl Template {
     pub fn load(path: &Path) -> Result<Template> {
         let text =
             std::fs::read_to_string(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-        Template::parse(&text)
+        let mut template = Template::parse(&text)?;
+        template.contracts = path
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("shared/contracts");
+        Ok(template)
     }
 
     pub fn parse(text: &str) -> Result<Template> {
         let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| err(e.to_string()))?;
-        let mut t = Template::default();
+        let mut t = Template {
+            contracts: "shared/contracts".into(),
+            ..Template::default()
+        };
         for (name, p) in mapping(&doc["Parameters"]) {
             if let Some(default) = scalar(&p["Default"]) {
                 t.parameters.insert(name, default);

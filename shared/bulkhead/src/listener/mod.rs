@@ -50,6 +50,8 @@ type Apply = Arc<dyn Fn(Delivered) -> BoxFuture<'static, Result<()>> + Send + Sy
 #[derive(Clone)]
 struct Route {
     events: EventSet,
+    /// The schema of what the route reads of each event's state.
+    reads: serde_json::Value,
     apply: Apply,
 }
 
@@ -76,9 +78,12 @@ pub struct Routes<C> {
 impl<C: Clone + Send + Sync + 'static> Routes<C> {
     /// Takes `events`, and applies each with `apply`, given the context, the event and its
     /// public state read into `S` (what this service reads of it: a tolerant reader).
+    ///
+    /// `S`'s JSON Schema is what the contract tests hold against the producer's: every field
+    /// it requires must be one the producer guarantees.
     pub fn on<S, F, Fut>(mut self, events: EventSet, apply: F) -> Self
     where
-        S: DeserializeOwned + Send + 'static,
+        S: DeserializeOwned + schemars::JsonSchema + Send + 'static,
         F: Fn(C, Delivered, S) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
@@ -86,6 +91,7 @@ impl<C: Clone + Send + Sync + 'static> Routes<C> {
         let apply = Arc::new(apply);
         self.routes.push(Route {
             events,
+            reads: crate::contract::schema_of::<S>(crate::contract::Direction::Deserialize),
             apply: Arc::new(move |delivered: Delivered| {
                 let (context, apply) = (context.clone(), apply.clone());
                 Box::pin(async move {
@@ -110,6 +116,12 @@ impl Listener {
         self.routes.iter().map(|r| r.events).collect()
     }
 
+    /// What this listener reads of each event's state, by event set: the schema of the type
+    /// its declaration reads the state into.
+    pub fn reads(&self) -> Vec<(EventSet, &serde_json::Value)> {
+        self.routes.iter().map(|r| (r.events, &r.reads)).collect()
+    }
+
     /// Whether an entry with this source and detail type is one this listener takes.
     pub fn takes(&self, source: &str, detail_type: &str) -> bool {
         self.routes
@@ -119,13 +131,17 @@ impl Listener {
 
     /// Applies one delivered event through its route. An event that no route takes changes
     /// nothing: the bus rule should not have sent it, which the template checks catch.
-    pub async fn apply(&self, delivered: Delivered) -> Result<()> {
+    ///
+    /// An event of an older `schemaVersion` is first raised to the newest one
+    /// (`contract::upcast`), so that readers see one shape whatever the archive holds.
+    pub async fn apply(&self, mut delivered: Delivered) -> Result<()> {
         if delivered.detail.event_type != delivered.detail_type {
             return Err(Error::Malformed(format!(
                 "detail-type {} names another event than its detail, {}",
                 delivered.detail_type, delivered.detail.event_type
             )));
         }
+        crate::contract::upcast::upcast(&delivered.source, &mut delivered.detail)?;
         let route = self
             .routes
             .iter()
@@ -209,11 +225,11 @@ mod tests {
     use std::sync::Mutex;
 
     const PLACED: EventSet = EventSet {
-        source: "bulkhead.orders",
+        source: "bulkhead.shop",
         types: &["OrderPlaced"],
     };
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, schemars::JsonSchema)]
     struct State {
         n: u64,
     }
@@ -245,15 +261,12 @@ mod tests {
         let seen = Seen::default();
         let listener = listen(seen.clone()).on(PLACED, record).listener();
         assert_eq!(listener.subscriptions(), [PLACED]);
-        let placed = delivered(
-            "bulkhead.orders",
-            "OrderPlaced",
-            "OrderPlaced",
-            r#"{"n":1}"#,
-        );
+        let reads = listener.reads();
+        assert_eq!(reads[0].1["properties"]["n"]["type"], "integer");
+        let placed = delivered("bulkhead.shop", "OrderPlaced", "OrderPlaced", r#"{"n":1}"#);
         listener.apply(placed).await.unwrap();
         for other in [
-            delivered("bulkhead.orders", "OrderShipped", "OrderShipped", "{}"),
+            delivered("bulkhead.shop", "OrderShipped", "OrderShipped", "{}"),
             delivered("bulkhead.catalog", "OrderPlaced", "OrderPlaced", "{}"),
         ] {
             listener.apply(other).await.unwrap();
@@ -265,18 +278,13 @@ mod tests {
     async fn a_state_that_does_not_read_or_a_mislabelled_event_fails() {
         let listener = listen(Seen::default()).on(PLACED, record).listener();
         let unreadable = delivered(
-            "bulkhead.orders",
+            "bulkhead.shop",
             "OrderPlaced",
             "OrderPlaced",
             r#"{"n":"x"}"#,
         );
         assert!(listener.apply(unreadable).await.is_err());
-        let mislabelled = delivered(
-            "bulkhead.orders",
-            "OrderPlaced",
-            "OrderShipped",
-            r#"{"n":1}"#,
-        );
+        let mislabelled = delivered("bulkhead.shop", "OrderPlaced", "OrderShipped", r#"{"n":1}"#);
         assert!(listener.apply(mislabelled).await.is_err());
     }
 }
