@@ -115,10 +115,17 @@ pub fn product_key(sku: &str) -> Key {
     Key::new(format!("{PRODUCT_PREFIX}{sku}"), "#")
 }
 
-pub async fn product_name(table: &dyn Table, sku: &str) -> bulkhead::Result<Option<String>> {
-    Ok(snapshot::read::<ProductCopy>(table, &product_key(sku))
+/// The names of these products as far as known, in one read.
+pub async fn product_names(
+    table: &dyn Table,
+    skus: impl Iterator<Item = &str>,
+) -> bulkhead::Result<Vec<Option<String>>> {
+    let keys: Vec<Key> = skus.map(product_key).collect();
+    Ok(snapshot::read_many::<ProductCopy>(table, &keys)
         .await?
-        .map(|p| p.name))
+        .into_iter()
+        .map(|copy| copy.map(|p| p.name))
+        .collect())
 }
 
 /// Keeps the order's newest state, with the names of its products as far as known.
@@ -129,15 +136,18 @@ pub async fn apply_order(
 ) -> bulkhead::Result<()> {
     let table = table.as_ref();
     let version = event.detail.aggregate.version;
-    let mut lines = Vec::with_capacity(order.lines.len());
-    for line in order.lines {
-        lines.push(TrackedLine {
-            name: product_name(table, &line.sku).await?,
+    let names = product_names(table, order.lines.iter().map(|l| l.sku.as_str())).await?;
+    let lines = order
+        .lines
+        .into_iter()
+        .zip(names)
+        .map(|(line, name)| TrackedLine {
+            name,
             sku: line.sku,
             quantity: line.quantity,
             unit_price_cents: line.unit_price.amount_cents,
-        });
-    }
+        })
+        .collect();
     let index = (
         format!("{CUSTOMER_PREFIX}{}", order.customer_id),
         format!("{}#{}", order.placed_at, order.id),
