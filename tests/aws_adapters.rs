@@ -99,7 +99,10 @@ async fn many_items_read_in_batches_in_the_order_asked_with_repeats_and_gaps() {
     let table = infra(&moto).await.table("TrackingTable").unwrap();
     for i in (0..150).step_by(2) {
         table
-            .write(vec![Write::put(item(&format!("p{i}"), i), Condition::Always)])
+            .write(vec![Write::put(
+                item(&format!("p{i}"), i),
+                Condition::Always,
+            )])
             .await
             .unwrap();
     }

@@ -156,7 +156,12 @@ async fn with_names(table: &dyn Table, mut order: TrackedOrder) -> bulkhead::Res
         return Ok(order);
     }
     let names = product_names(table, unnamed().map(|l| l.sku.as_str())).await?;
-    for (line, name) in order.lines.iter_mut().filter(|l| l.name.is_none()).zip(names) {
+    for (line, name) in order
+        .lines
+        .iter_mut()
+        .filter(|l| l.name.is_none())
+        .zip(names)
+    {
         line.name = name;
     }
     Ok(order)

@@ -222,6 +222,13 @@ fn dynamodb_sink() {
     });
 }
 
+/// As the Lambda main reads it (`bulkhead::lambda::run_listener`).
+fn messages_in_flight() -> usize {
+    std::env::var("MESSAGES_IN_FLIGHT").map_or(bulkhead::listener::DEFAULT_IN_FLIGHT, |n| {
+        n.parse().unwrap()
+    })
+}
+
 type Lambda = fn(&dyn bulkhead::host::Host) -> bulkhead::Result<Listener>;
 
 /// A host with one table, whatever its name: a listener built on it writes there.
@@ -278,7 +285,7 @@ fn listeners(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
-        let listener = lambda(&host).unwrap();
+        let listener = lambda(&host).unwrap().with_in_flight(messages_in_flight());
         for latency in LATENCIES {
             set_latency(latency);
             let run = || {
@@ -304,7 +311,9 @@ fn listeners(c: &mut Criterion) {
         all.records = batches.iter().flat_map(|b| b.records.clone()).collect();
         all
     };
-    let listener = fulfillment::listener(&host).unwrap();
+    let listener = fulfillment::listener(&host)
+        .unwrap()
+        .with_in_flight(messages_in_flight());
     for latency in LATENCIES {
         set_latency(latency);
         group.bench_function(

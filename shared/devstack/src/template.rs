@@ -28,6 +28,9 @@ pub struct RuleSpec {
 pub struct StreamMapping {
     pub table: String,
     pub batch_size: usize,
+    /// Batches of one shard processed together, each holding its own set of keys, so
+    /// that one key's records stay in order (`ParallelizationFactor`, 1 to 10).
+    pub parallelization_factor: usize,
     pub bisect_on_error: bool,
     pub max_retries: u32,
     pub report_item_failures: bool,
@@ -333,6 +336,7 @@ fn function(name: &str, r: &Value, globals: &Value, resolver: &Resolver) -> Resu
                     .resolve(&p["Stream"])
                     .ok_or_else(|| err(format!("{name}.{event}: no Stream")))?,
                 batch_size: number("BatchSize", 100),
+                parallelization_factor: number("ParallelizationFactor", 1).clamp(1, 10),
                 bisect_on_error: p["BisectBatchOnFunctionError"].as_bool().unwrap_or(false),
                 max_retries: number("MaximumRetryAttempts", 10_000) as u32,
                 report_item_failures: reports,

@@ -41,9 +41,10 @@ impl Delivered {
     }
 }
 
-/// How many messages of a batch are applied at once. A batch can hold up to 10,000
-/// messages; all at once would open as many connections to the table.
-pub const CONCURRENCY: usize = 16;
+/// How many messages of a batch are applied together unless told otherwise. A batch can
+/// hold up to 10,000 messages; all at once would open as many connections to the table.
+/// At 4 ms a DynamoDB request, 64 apply a 1,000-message batch in about 16 round trips.
+pub const DEFAULT_IN_FLIGHT: usize = 64;
 
 type Apply = Arc<dyn Fn(Delivered) -> BoxFuture<'static, Result<()>> + Send + Sync>;
 
@@ -59,6 +60,7 @@ struct Route {
 #[derive(Clone)]
 pub struct Listener {
     routes: Vec<Route>,
+    in_flight: usize,
 }
 
 /// Starts a listener whose handlers are given `context` (a table, usually) with each event.
@@ -106,11 +108,18 @@ impl<C: Clone + Send + Sync + 'static> Routes<C> {
     pub fn listener(self) -> Listener {
         Listener {
             routes: self.routes,
+            in_flight: DEFAULT_IN_FLIGHT,
         }
     }
 }
 
 impl Listener {
+    /// Applies up to `messages` messages of a batch together (at least one).
+    pub fn with_in_flight(mut self, messages: usize) -> Self {
+        self.in_flight = messages.max(1);
+        self
+    }
+
     /// What this listener takes, as declared.
     pub fn subscriptions(&self) -> Vec<EventSet> {
         self.routes.iter().map(|r| r.events).collect()
@@ -166,13 +175,13 @@ impl Listener {
     /// [`Listener::handle`] for a batch whose messages were decoded one by one: a message
     /// that did not decode fails alone.
     pub async fn handle_batch(&self, batch: Batch<SqsMessage>) -> SqsBatchResponse {
-        consume(batch, |delivered| self.apply(delivered)).await
+        consume(batch, self.in_flight, |delivered| self.apply(delivered)).await
     }
 }
 
-/// Applies `apply` to every message of the batch, [`CONCURRENCY`] at a time, and reports
-/// the ones that failed.
-async fn consume<F, Fut>(batch: Batch<SqsMessage>, apply: F) -> SqsBatchResponse
+/// Applies `apply` to every message of the batch, `in_flight` at a time, and reports the
+/// ones that failed.
+async fn consume<F, Fut>(batch: Batch<SqsMessage>, in_flight: usize, apply: F) -> SqsBatchResponse
 where
     F: Fn(Delivered) -> Fut,
     Fut: Future<Output = Result<()>>,
@@ -198,7 +207,7 @@ where
                 }
             }
         }))
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(in_flight)
         .collect()
         .await;
     let mut response = SqsBatchResponse::default();

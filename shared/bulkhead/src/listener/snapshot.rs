@@ -71,7 +71,12 @@ pub async fn read_many<T: DeserializeOwned>(
         .get_many(keys)
         .await?
         .into_iter()
-        .map(|item| Ok(item.map(from_item::<Row<T>>).transpose()?.map(|row| row.record)))
+        .map(|item| {
+            Ok(item
+                .map(from_item::<Row<T>>)
+                .transpose()?
+                .map(|row| row.record))
+        })
         .collect()
 }
 

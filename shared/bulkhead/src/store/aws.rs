@@ -165,7 +165,12 @@ impl Table for DynamoTable {
                     .send()
                     .await
                     .map_err(|e| sdk_err(e.into_service_error()))?;
-                for item in out.responses.and_then(|mut r| r.remove(&self.name)).into_iter().flatten() {
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.name))
+                    .into_iter()
+                    .flatten()
+                {
                     let item = Item::from(item);
                     found.insert(Key::of(&item)?, item);
                 }
