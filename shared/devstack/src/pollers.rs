@@ -61,6 +61,7 @@ pub fn spawn_stream(
     let task = tokio::spawn(async move {
         let mut window = mapping.batch_size;
         let mut failing: Option<(String, u32)> = None;
+        let mut handled: HashSet<String> = HashSet::new();
         loop {
             if faults.is_down(&function.service) {
                 tokio::time::sleep(PAUSED).await;
@@ -86,7 +87,15 @@ pub fn spawn_stream(
                 }
                 continue;
             }
-            let outcome = invoke_in_parallel(&trigger, &function, &mapping, &records).await;
+            // Records a parallel batch handled while another failed are not handled again:
+            // Lambda keeps each key's progress apart in the same way.
+            let pending: Vec<FeedRecord> = records
+                .iter()
+                .filter(|r| !handled.contains(&r.seq))
+                .cloned()
+                .collect();
+            let (outcome, done) = invoke_in_parallel(&trigger, &function, &mapping, &pending).await;
+            handled.extend(done);
             let kill_rate = faults.plan().kill_rate;
             // A restart reads the same batch again: the draw includes the process, or one
             // unlucky batch would kill every process that reads it.
@@ -96,6 +105,7 @@ pub fn spawn_stream(
             }
             let Some(failed) = outcome else {
                 commit(feed.as_mut(), &records[records.len() - 1].seq).await;
+                handled.clear();
                 window = mapping.batch_size;
                 failing = None;
                 continue;
@@ -103,6 +113,9 @@ pub fn spawn_stream(
             let position = records.iter().position(|r| r.seq == failed).unwrap_or(0);
             if position > 0 {
                 commit(feed.as_mut(), &records[position - 1].seq).await;
+                for record in &records[..position] {
+                    handled.remove(&record.seq);
+                }
             }
             let attempts = match &failing {
                 Some((seq, n)) if *seq == failed => n + 1,
@@ -122,6 +135,7 @@ pub fn spawn_stream(
                 )
                 .await;
                 commit(feed.as_mut(), &failed).await;
+                handled.remove(&failed);
                 failing = None;
                 window = mapping.batch_size;
             } else {
@@ -147,15 +161,15 @@ fn split_by_key(records: &[FeedRecord], factor: usize) -> Vec<Vec<FeedRecord>> {
     batches
 }
 
-/// Invokes the trigger once per key batch, all together; answers the earliest sequence
-/// number (in feed order) any of them failed at. Records after it are read again, which
-/// the views absorb: each version is applied once.
+/// Invokes the trigger once per key batch, all together. Answers the earliest sequence
+/// number (in feed order) any of them failed at, where the shard resumes, and the records
+/// handled: every record of a batch before its failure.
 async fn invoke_in_parallel(
     trigger: &Trigger,
     function: &FunctionSpec,
     mapping: &StreamMapping,
     records: &[FeedRecord],
-) -> Option<String> {
+) -> (Option<String>, Vec<String>) {
     let batches = split_by_key(records, mapping.parallelization_factor);
     let failures = futures::future::join_all(
         batches
@@ -163,10 +177,20 @@ async fn invoke_in_parallel(
             .map(|batch| invoke_trigger(trigger, function, mapping, batch)),
     )
     .await;
-    failures
+    let mut handled = vec![];
+    for (batch, failure) in batches.iter().zip(&failures) {
+        handled.extend(
+            batch
+                .iter()
+                .map(|r| r.seq.clone())
+                .take_while(|seq| Some(seq) != failure.as_ref()),
+        );
+    }
+    let earliest = failures
         .into_iter()
         .flatten()
-        .min_by_key(|seq| records.iter().position(|r| &r.seq == seq))
+        .min_by_key(|seq| records.iter().position(|r| &r.seq == seq));
+    (earliest, handled)
 }
 
 async fn commit(feed: &mut dyn ChangeFeed, seq: &str) {
