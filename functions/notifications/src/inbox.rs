@@ -1,22 +1,38 @@
 //! The inbox: `CUSTOMER#<id>` / `MESSAGE#<occurredAt>#<order id>#<kind>`, newest last in
 //! the partition. The key comes from the event alone, so a duplicate lands on its own row,
 //! which keeps its version: a repeated or reordered event never makes a second message.
+//!
+//! Each message is also mailed, once: a claim `SENT#<customer>` / the message's sort key is
+//! written with `attribute_not_exists` before the mail goes out. A duplicated or replayed
+//! event finds the claim and sends nothing; a send that fails drops the claim and fails the
+//! event, so that the queue retries it. A crash between the claim and the send loses that one
+//! mail rather than sending it twice (at most once; SES takes no idempotency key).
 
 use bulkhead::event::EventSet;
 use bulkhead::listener::Delivered;
 use bulkhead::listener::snapshot::{Row, keep_newest};
-use bulkhead::store::{Key, Table};
+use bulkhead::mail::{Mail, Mailer};
+use bulkhead::store::{AttributeValue, Condition, Key, Table, Write};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 
 pub const CUSTOMER_PREFIX: &str = "CUSTOMER#";
+/// The partition prefix of the claims of mails sent.
+pub const SENT_PREFIX: &str = "SENT#";
 
 /// The status changes a customer is told about.
 pub const ORDER_EVENTS: EventSet = EventSet {
     source: "bulkhead.orders",
     types: &["OrderShipped", "OrderDelivered", "OrderCancelled"],
 };
+
+/// What the listener applies events with: its table and the mail port.
+#[derive(Clone)]
+pub struct Inbox {
+    pub table: Arc<dyn Table>,
+    pub mailer: Arc<dyn Mailer>,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -55,12 +71,28 @@ pub fn partition(customer: &str) -> String {
     format!("{CUSTOMER_PREFIX}{customer}")
 }
 
-/// Writes the message for this status change, once.
-pub async fn apply(
-    table: Arc<dyn Table>,
-    event: Delivered,
-    order: OrderState,
-) -> bulkhead::Result<()> {
+/// The mail for a message: its id is the message's key, the same for every delivery.
+pub fn mail(customer: &str, id: &str, message: &Message) -> Mail {
+    let lines: Vec<String> = message
+        .lines
+        .iter()
+        .map(|l| format!("{} x {}", l.quantity, l.sku))
+        .collect();
+    Mail {
+        id: id.into(),
+        to: customer.into(),
+        subject: format!("Your order {} was {}", message.order_id, message.kind),
+        text: format!(
+            "Order {} ({} cents): {}",
+            message.order_id,
+            message.total_cents,
+            lines.join(", ")
+        ),
+    }
+}
+
+/// Writes the message for this status change, once, and mails it, once.
+pub async fn apply(inbox: Inbox, event: Delivered, order: OrderState) -> bulkhead::Result<()> {
     let kind = event.detail_type.trim_start_matches("Order").to_lowercase();
     let (at, version) = (event.detail.occurred_at, event.detail.aggregate.version);
     let key = Key::new(
@@ -75,6 +107,40 @@ pub async fn apply(
         at,
         version,
     };
-    keep_newest(table.as_ref(), &Row::new(key, message), version).await?;
+    let mail = mail(&order.customer_id, &key.sk, &message);
+    keep_newest(
+        inbox.table.as_ref(),
+        &Row::new(key.clone(), message),
+        version,
+    )
+    .await?;
+    send_once(&inbox, &order.customer_id, &key.sk, &mail).await
+}
+
+/// Claims the mail, then sends it; a mail already claimed is not sent again.
+async fn send_once(inbox: &Inbox, customer: &str, id: &str, mail: &Mail) -> bulkhead::Result<()> {
+    let claim = Key::new(format!("{SENT_PREFIX}{customer}"), id);
+    let mut item = claim.to_item();
+    item.insert(
+        "at".into(),
+        AttributeValue::N(bulkhead::now_millis().to_string()),
+    );
+    match inbox
+        .table
+        .write(vec![Write::put(item, Condition::NotExists)])
+        .await
+    {
+        Ok(()) => {}
+        Err(bulkhead::Error::ConditionFailed { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Err(e) = inbox.mailer.send(mail).await {
+        let release = Write::Delete {
+            key: claim,
+            condition: Condition::Always,
+        };
+        inbox.table.write(vec![release]).await?;
+        return Err(e);
+    }
     Ok(())
 }

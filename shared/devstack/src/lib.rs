@@ -17,6 +17,7 @@ pub mod infra;
 pub mod openapi;
 pub mod pollers;
 pub mod registry;
+pub mod replay;
 pub mod serve;
 pub mod template;
 
@@ -197,7 +198,7 @@ pub async fn start(config: Config) -> Result<Running> {
         );
     }
 
-    let functions = registry::Functions::build(&template, &tables, &buses)?;
+    let functions = registry::Functions::build(&template, &tables, &buses, infra.mailer())?;
     let mut tasks = vec![];
     let mut streams = vec![];
     for (function, trigger) in &functions.triggers {

@@ -82,7 +82,7 @@ impl Functions {
         for bus in &template.buses {
             buses.insert(bus.clone(), infra.bus(bus)?);
         }
-        Functions::build(template, &tables, &buses)
+        Functions::build(template, &tables, &buses, infra.mailer())
     }
 
     /// Builds each function with its template environment. A function without a registry
@@ -91,11 +91,17 @@ impl Functions {
         template: &Template,
         tables: &HashMap<String, Arc<dyn Table>>,
         buses: &HashMap<String, Arc<dyn Bus>>,
+        mailer: Arc<dyn bulkhead::mail::Mailer>,
     ) -> crate::Result<Functions> {
         let registry = registry();
         let mut functions = Functions::default();
         for function in &template.functions {
-            let host = DevHost::new(function.env.clone(), tables.clone(), buses.clone());
+            let host = DevHost::new(
+                function.env.clone(),
+                tables.clone(),
+                buses.clone(),
+                mailer.clone(),
+            );
             let handler = registry.get(function.binary.as_str()).ok_or_else(|| {
                 crate::Error::Registry(format!(
                     "{} ({}) has no local handler",
