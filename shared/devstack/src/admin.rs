@@ -43,8 +43,8 @@ impl Admin {
         streams: Vec<StreamConsumer>,
     ) -> Self {
         Admin {
+            replayer: crate::replay::Replayer::new(template, infra.clone(), faults.clone()),
             faults,
-            replayer: crate::replay::Replayer::new(template, infra.clone()),
             infra,
             queues: template.queues.clone(),
             streams,

@@ -44,6 +44,13 @@ pub enum Error {
     Token(String),
     #[error("binding {0}, which is not loopback, needs --allow-remote")]
     RemoteBind(SocketAddr),
+    /// A replay refused: nothing changed.
+    #[error("replay refused: {0}")]
+    Replay(#[from] replay::Refused),
+    #[error("AWS: {0}")]
+    Aws(String),
+    #[error("devstack: {0}")]
+    Http(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

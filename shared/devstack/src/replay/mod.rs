@@ -6,8 +6,14 @@
 //! a `replay-name`, as EventBridge marks a replay, and goes to the rule's target queues, by
 //! the backend's own `send` (SQLite on the embedded backend, SQS on the AWS-API one).
 //! Events go in order of event time, one-minute slice after slice; a replay can be watched
-//! (replayed / in the window, and its state) and cancelled.
+//! (replayed / in the window, and its state) and cancelled. Replay goes through the bus:
+//! while the bus is down (`POST /_devstack/faults {"down": ["bus"]}`) it waits, RUNNING.
 
+pub mod cli;
+#[cfg(feature = "aws")]
+pub mod eventbridge;
+
+use crate::faults::Faults;
 use crate::infra::Infra;
 use crate::template::{RuleSpec, Template};
 use bulkhead::embedded::ArchiveQuery;
@@ -185,15 +191,17 @@ pub fn window(
 /// The devstack's replays.
 pub struct Replayer {
     infra: Arc<dyn Infra>,
+    faults: Arc<Faults>,
     services: BTreeMap<String, Vec<RuleSpec>>,
     archives: Vec<String>,
     replays: Mutex<BTreeMap<String, Arc<Replay>>>,
 }
 
 impl Replayer {
-    pub fn new(template: &Template, infra: Arc<dyn Infra>) -> Self {
+    pub fn new(template: &Template, infra: Arc<dyn Infra>, faults: Arc<Faults>) -> Self {
         Replayer {
             infra,
+            faults,
             services: service_rules(template),
             archives: template.archives.iter().map(|(a, _)| a.clone()).collect(),
             replays: Mutex::default(),
@@ -269,10 +277,10 @@ impl Replayer {
         });
         replays.insert(name, replay.clone());
         let status = replay.status();
-        let infra = self.infra.clone();
+        let (infra, faults) = (self.infra.clone(), self.faults.clone());
         let window = (from.timestamp_millis(), to.timestamp_millis());
         tokio::spawn(async move {
-            let outcome = run(infra, &replay, &rules, window).await;
+            let outcome = run(infra, &faults, &replay, &rules, window).await;
             match outcome {
                 Ok(()) if replay.cancel.load(Ordering::SeqCst) => {
                     replay.set(State::Cancelled, None)
@@ -321,6 +329,7 @@ const MINUTE: i64 = 60_000;
 /// Sends the window's events again to the rules' queues, slice by slice.
 async fn run(
     infra: Arc<dyn Infra>,
+    faults: &Faults,
     replay: &Replay,
     rules: &[RuleSpec],
     (from, to): (i64, i64),
@@ -360,6 +369,9 @@ async fn run(
         })
         .await?;
         for event in batch {
+            while faults.is_down("bus") && !replay.cancel.load(Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             if replay.cancel.load(Ordering::SeqCst) {
                 return Ok(());
             }
