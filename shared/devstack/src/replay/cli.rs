@@ -29,9 +29,10 @@ impl Devstack {
     }
 
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Status> {
-        let response = request.send().await.map_err(|e| {
-            Error::Http(format!("no devstack answers at {} ({e})", self.url))
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::Http(format!("no devstack answers at {} ({e})", self.url)))?;
         let ok = response.status().is_success();
         let body: Value = response
             .json()

@@ -69,11 +69,10 @@ impl EventBridgeReplays {
                 .endpoint_url(endpoint)
                 .region(aws_config::Region::new(crate::infra::REGION));
             if std::env::var("AWS_ACCESS_KEY_ID").is_err() {
-                loader = loader.credentials_provider(
-                    aws_sdk_eventbridge::config::Credentials::new(
+                loader =
+                    loader.credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
                         "devstack", "devstack", None, None, "devstack",
-                    ),
-                );
+                    ));
             }
         }
         let config = loader.load().await;
@@ -202,7 +201,10 @@ impl EventBridgeReplays {
                 .await;
             return match described {
                 Ok(out) => out.archive_arn.ok_or_else(|| aws("an archive without ARN")),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
                     Err(Refused::UnknownArchive(archive.into()).into())
                 }
                 Err(e) => Err(aws(e.into_service_error())),

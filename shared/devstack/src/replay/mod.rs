@@ -5,7 +5,8 @@
 //! service's functions consume. Each replayed event is the archived one with a new `id` and
 //! a `replay-name`, as EventBridge marks a replay, and goes to the rule's target queues, by
 //! the backend's own `send` (SQLite on the embedded backend, SQS on the AWS-API one).
-//! Events go in order of event time, one-minute slice after slice; a replay can be watched
+//! Events go in order of event time (EventBridge: one-minute slices, no order within one);
+//! a replay can be watched
 //! (replayed / in the window, and its state) and cancelled. Replay goes through the bus:
 //! while the bus is down (`POST /_devstack/faults {"down": ["bus"]}`) it waits, RUNNING.
 
@@ -324,9 +325,8 @@ impl Replayer {
 
 /// One page of the archive per request.
 const PAGE: usize = 500;
-const MINUTE: i64 = 60_000;
 
-/// Sends the window's events again to the rules' queues, slice by slice.
+/// Sends the window's events again to the rules' queues, in order of event time.
 async fn run(
     infra: Arc<dyn Infra>,
     faults: &Faults,
@@ -358,30 +358,32 @@ async fn run(
         status.in_window = in_window;
         status.state = State::Running;
     }
-    // Then one-minute slices of event time, as EventBridge replays.
-    let mut slice = from;
-    while slice < to {
-        let end = (slice + MINUTE).min(to);
-        let mut batch = vec![];
-        for_each(&*infra, slice, end, |event| {
-            batch.push(event.clone());
-            Ok(true)
-        })
-        .await?;
-        for event in batch {
+    // Then the events, page by page in order of event time: EventBridge goes in
+    // one-minute slices and keeps no order within them, the devstack keeps it.
+    let mut query = ArchiveQuery {
+        from_millis: Some(from),
+        to_millis: Some(to),
+        limit: PAGE,
+        ..ArchiveQuery::default()
+    };
+    let name = lock(&replay.status).name.clone();
+    loop {
+        let page = infra.archive_page(&query).await?;
+        for archived in &page.events {
             while faults.is_down("bus") && !replay.cancel.load(Ordering::SeqCst) {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
             if replay.cancel.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            let rules = targets(&event)?;
+            let event = &archived.event;
+            let rules = targets(event)?;
             if rules.is_empty() {
                 continue;
             }
             let mut again = event.clone();
             again["id"] = uuid::Uuid::new_v4().to_string().into();
-            again["replay-name"] = lock(&replay.status).name.clone().into();
+            again["replay-name"] = name.clone().into();
             let body = again.to_string();
             for rule in rules {
                 for queue in &rule.targets {
@@ -391,9 +393,11 @@ async fn run(
             replay.replayed.fetch_add(1, Ordering::SeqCst);
             lock(&replay.status).last_replayed_time = event["time"].as_str().map(String::from);
         }
-        slice = end;
+        match page.cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return Ok(()),
+        }
     }
-    Ok(())
 }
 
 /// Calls `f` on every archived event of `[from, to)`, in order of event time, until it

@@ -62,7 +62,7 @@ fn parse_cursor(cursor: &str) -> Result<(i64, i64)> {
     cursor
         .split_once('.')
         .and_then(|(t, s)| Some((t.parse().ok()?, s.parse().ok()?)))
-        .ok_or_else(|| Error::Malformed(format!("archive cursor {cursor:?}")))
+        .ok_or(Error::InvalidCursor)
 }
 
 impl Database {
