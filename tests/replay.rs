@@ -599,6 +599,21 @@ async fn eventbridge_replay_on_moto() {
         replays.start(&unknown_rule).await,
         Err(devstack::Error::Replay(Refused::UnknownRule { .. }))
     ));
+    let messages = stack
+        .archived()
+        .await
+        .iter()
+        .filter(|e| is_message(e))
+        .count();
+    stack
+        .set_down(&[
+            "orders",
+            "tracking",
+            "fulfillment",
+            "sales",
+            "notifications",
+        ])
+        .await;
     let started = replays
         .start(&request("notifications", "2026-01-01T00:00:00Z", &now))
         .await
@@ -606,6 +621,15 @@ async fn eventbridge_replay_on_moto() {
     assert!(started.name.starts_with("notifications-"));
     let described = replays.describe(&started.name).await.unwrap();
     assert_eq!(described.state, "COMPLETED", "{described:?}");
+    let depth = |status: &Value, queue: &str| status["queues"][queue]["visible"].as_u64().unwrap();
+    let status = stack.status().await;
+    assert_eq!(depth(&status, "NotificationsQueue"), messages as u64);
+    // moto's gap, pinned: FilterArns named only NotificationsRule, yet tracking got them too.
+    assert!(
+        depth(&status, "TrackingQueue") > 0,
+        "moto honours FilterArns now: {status}"
+    );
+    stack.set_down(&[]).await;
     replays.cancel(&started.name).await.unwrap();
     assert!(matches!(
         replays.describe("nope").await,
