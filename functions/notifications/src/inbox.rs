@@ -144,3 +144,84 @@ async fn send_once(inbox: &Inbox, customer: &str, id: &str, mail: &Mail) -> bulk
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bulkhead::embedded::{Database, TableSpec};
+    use bulkhead::event::{AggregateRef, PublicEvent};
+    use bulkhead::mail::outbox::Outbox;
+    use bulkhead::store::embedded::EmbeddedTable;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// The outbox, but its first send fails, as SES can.
+    struct FailsOnce {
+        outbox: Outbox,
+        failed: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Mailer for FailsOnce {
+        async fn send(&self, mail: &Mail) -> bulkhead::Result<()> {
+            if !self.failed.swap(true, Ordering::SeqCst) {
+                return Err(bulkhead::Error::Mail("throttled".into()));
+            }
+            self.outbox.send(mail).await
+        }
+    }
+
+    fn shipped(version: u64, replay: Option<&str>) -> (Delivered, OrderState) {
+        let aggregate = AggregateRef {
+            kind: "order".into(),
+            id: "o-1".into(),
+            version,
+        };
+        let event = PublicEvent::new("OrderShipped", aggregate, "2026-12-01T10:00:00.000Z".into());
+        let delivered = Delivered {
+            source: "bulkhead.orders".into(),
+            detail_type: "OrderShipped".into(),
+            detail: event,
+            replay_name: replay.map(String::from),
+        };
+        let state = OrderState {
+            id: "o-1".into(),
+            customer_id: "alice".into(),
+            lines: vec![MessageLine {
+                sku: "A1".into(),
+                quantity: 2,
+            }],
+            total_cents: 2500,
+        };
+        (delivered, state)
+    }
+
+    #[tokio::test]
+    async fn a_message_is_mailed_once_whatever_comes_again_and_a_failed_send_is_retried() {
+        let db = Database::open_in_memory().unwrap();
+        let spec = TableSpec {
+            name: "N".into(),
+            ..TableSpec::default()
+        };
+        let inbox = Inbox {
+            table: Arc::new(EmbeddedTable::new(db.clone(), spec)),
+            mailer: Arc::new(FailsOnce {
+                outbox: Outbox::new(db.clone()),
+                failed: AtomicBool::new(false),
+            }),
+        };
+        let (event, state) = shipped(2, None);
+        assert!(
+            apply(inbox.clone(), event, state).await.is_err(),
+            "the send failed"
+        );
+        assert!(db.outbox().unwrap().is_empty());
+        for replay in [None, Some("r-1"), None, Some("r-2")] {
+            let (event, state) = shipped(2, replay);
+            apply(inbox.clone(), event, state).await.unwrap();
+        }
+        let sent = db.outbox().unwrap();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].to, "alice");
+        assert_eq!(sent[0].subject, "Your order o-1 was shipped");
+    }
+}
