@@ -81,7 +81,7 @@ impl Devstack {
 
 fn line(s: &Status) -> String {
     format!(
-        "{} {}: {}/{} events ({} to {}, rules {})",
+        "{} {} {}/{} events ({} to {}, rules {})",
         s.name,
         s.state,
         s.replayed,
@@ -112,6 +112,9 @@ pub async fn on_devstack(devstack: &Devstack, action: Action) -> Result<Status> 
         }
     };
     let mut status = devstack.status(&name).await?;
+    if detach || status.state.is_over() {
+        println!("{}", line(&status));
+    }
     while !detach && !status.state.is_over() {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -136,7 +139,7 @@ mod aws {
 
     fn line(d: &Described) -> String {
         format!(
-            "{} {}: replayed up to {} ({} to {}){}",
+            "{} {} replayed up to {} ({} to {}){}",
             d.name,
             d.state,
             d.last_replayed.as_deref().unwrap_or("-"),
@@ -165,6 +168,9 @@ mod aws {
             }
         };
         let mut described = replays.describe(&name).await?;
+        if detach || described.is_over() {
+            println!("{}", line(&described));
+        }
         while !detach && !described.is_over() {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
