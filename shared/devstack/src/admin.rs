@@ -163,7 +163,7 @@ impl Admin {
                 let query = archive_query(&query)?;
                 ok(json!(self.infra.archive_page(&query).await?))
             }
-            (Method::GET, ["archives", archive, ..]) => Err(refused(
+            (Method::GET, ["archives", archive, ..]) if *archive != ARCHIVE => Err(refused(
                 crate::replay::Refused::UnknownArchive(archive.to_string()),
             )),
             (Method::GET, ["replays"]) => ok(json!(self.replayer.list())),
