@@ -94,6 +94,37 @@ async fn conditional_writes_map_to_conflicts_with_the_failing_write() {
 }
 
 #[tokio::test]
+async fn many_items_read_in_batches_in_the_order_asked_with_repeats_and_gaps() {
+    let moto = Moto::start();
+    let table = infra(&moto).await.table("TrackingTable").unwrap();
+    for i in (0..150).step_by(2) {
+        table
+            .write(vec![Write::put(
+                item(&format!("p{i}"), i),
+                Condition::Always,
+            )])
+            .await
+            .unwrap();
+    }
+    // 150 distinct keys (two BatchGetItem requests), one of them asked twice.
+    let mut keys: Vec<Key> = (0..150).map(|i| Key::new(format!("p{i}"), "#")).collect();
+    keys.push(Key::new("p4", "#"));
+    let items = table.get_many(&keys).await.unwrap();
+    assert_eq!(items.len(), keys.len());
+    for (key, found) in keys.iter().zip(&items) {
+        let i: u64 = key.pk[1..].parse().unwrap();
+        match found {
+            Some(item) => {
+                assert_eq!(i % 2, 0, "{key:?} was never written");
+                assert_eq!(Key::of(item).unwrap(), *key);
+                assert_eq!(bulkhead::store::version_of(item), Some(i));
+            }
+            None => assert_eq!(i % 2, 1, "{key:?} was written but not found"),
+        }
+    }
+}
+
+#[tokio::test]
 async fn index_queries_page_with_cursors_bound_to_their_partition() {
     let moto = Moto::start();
     let table = infra(&moto).await.table("TrackingTable").unwrap();

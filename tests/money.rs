@@ -40,7 +40,8 @@ fn placed(lines: &[(i64, i64)]) -> Result<Order, OrderError> {
 }
 
 fn state_of(order: &Order) -> OrderState {
-    serde_json::from_value(serde_json::to_value(order).unwrap()).unwrap()
+    let public = orders::events::PublicOrder::from(order);
+    serde_json::from_value(serde_json::to_value(public).unwrap()).unwrap()
 }
 
 /// Prices and quantities that cluster at the limits: the extremes, and anything between.

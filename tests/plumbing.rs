@@ -29,14 +29,14 @@ async fn events_carry_deterministic_ids_versions_state_and_change() {
     assert_eq!(added["source"], "bulkhead.orders");
     let detail = &added["detail"];
     assert_eq!(detail["id"], format!("order:{id}:2"));
-    assert_eq!(detail["schemaVersion"], 1);
+    assert_eq!(detail["schemaVersion"], 2);
     assert_eq!(
         detail["aggregate"],
         json!({"type": "order", "id": id, "version": 2})
     );
     assert_eq!(
         detail["change"]["line"],
-        json!({"sku": "A1", "quantity": 2, "unitPriceCents": 100})
+        json!({"sku": "A1", "quantity": 2, "unitPrice": {"amountCents": 100, "currency": "USD"}})
     );
     assert_eq!(detail["state"]["lines"][0]["quantity"], 3);
     assert!(detail["correlationId"].is_string() && detail["causationId"].is_string());

@@ -100,6 +100,22 @@ def main(path):
                         check(allowed, f"{name}: {actions} on {target}")
                     if any(a.startswith("events:") for a in actions):
                         check(is_trigger, f"{name}: only triggers put events")
+    registries = [n for n, r in resources.items() if r["Type"] == "AWS::EventSchemas::Registry"]
+    check(len(registries) == 1, f"one event schema registry ({registries})")
+    for name, r in resources.items():
+        if r["Type"] != "AWS::EventSchemas::Schema":
+            continue
+        p = r.get("Properties", {})
+        check(refs(p.get("RegistryName")) == registries, f"{name}: in the schema registry")
+        check(p.get("Type") == "JSONSchemaDraft4", f"{name}: a JSON Schema draft 4")
+        try:
+            content = json.loads(p.get("Content", ""))
+        except ValueError:
+            content = {}
+        check(content.get("$schema") == "http://json-schema.org/draft-04/schema#", f"{name}: content is a draft 4 schema")
+        event = content.get("properties", {}).get("type", {}).get("enum", [None])[0]
+        version = content.get("properties", {}).get("schemaVersion", {}).get("enum", [None])[0]
+        check(f"@{event}-v{version}" in p.get("SchemaName", ""), f"{name}: named after its event type and version")
     for f in failures:
         print(f"FAILED: {f}", file=sys.stderr)
     print(f"checks: {checks - len(failures)} passed, {len(failures)} failed")

@@ -1,10 +1,10 @@
 //! The catalog's anti-corruption layer: the only place that decides what is published.
 
 use crate::domain::{Product, ProductStatus};
+use crate::events::{ProductChanges, StatusChange};
 use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind, History};
-use serde_json::{Map, Value, json};
 
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";
 
@@ -31,17 +31,18 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
             if old.status == ProductStatus::Active
                 && new.state.status == ProductStatus::Discontinued =>
         {
-            ("ProductDiscontinued", json!({ "status": new.state.status }))
+            let change = StatusChange {
+                status: new.state.status,
+            };
+            ("ProductDiscontinued", serde_json::to_value(change)?)
         }
         Some(old) if old != new.state => {
-            let mut fields = Map::new();
-            if old.name != new.state.name {
-                fields.insert("name".into(), Value::from(new.state.name.clone()));
-            }
-            if old.price_cents != new.state.price_cents {
-                fields.insert("priceCents".into(), Value::from(new.state.price_cents));
-            }
-            ("ProductUpdated", Value::Object(fields))
+            let change = ProductChanges {
+                name: (old.name != new.state.name).then(|| new.state.name.clone()),
+                price_cents: (old.price_cents != new.state.price_cents)
+                    .then_some(new.state.price_cents),
+            };
+            ("ProductUpdated", serde_json::to_value(change)?)
         }
         Some(_) => return Ok(None),
     };
@@ -79,6 +80,7 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
 mod tests {
     use super::*;
     use bulkhead::store::to_item;
+    use serde_json::json;
 
     fn record(version: u64, price: i64, status: ProductStatus) -> bulkhead::store::Item {
         to_item(&Versioned {

@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod api;
 pub mod domain;
+pub mod events;
 
 use bulkhead::host::Host;
 use std::sync::Arc;

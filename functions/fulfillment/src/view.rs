@@ -14,7 +14,9 @@ pub const STATUS_PREFIX: &str = "STATUS#";
 pub const BY_STATUS: &str = "gsi1";
 pub const STATUSES: [&str; 4] = ["PLACED", "SHIPPED", "DELIVERED", "CANCELLED"];
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct PickLine {
     pub sku: String,
@@ -36,7 +38,7 @@ pub struct WorkItem {
 }
 
 /// What this service reads of the orders service's public order state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
     id: String,

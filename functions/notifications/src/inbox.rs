@@ -34,7 +34,7 @@ pub struct Inbox {
     pub mailer: Arc<dyn Mailer>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageLine {
     pub sku: String,
@@ -58,13 +58,20 @@ pub struct Message {
 }
 
 /// What this service reads of the orders service's public order state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
     id: String,
     customer_id: String,
     lines: Vec<MessageLine>,
-    total_cents: i64,
+    total: Price,
+}
+
+/// What this service reads of an amount of money: orders publish one currency.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Price {
+    amount_cents: i64,
 }
 
 pub fn partition(customer: &str) -> String {
@@ -103,7 +110,7 @@ pub async fn apply(inbox: Inbox, event: Delivered, order: OrderState) -> bulkhea
         order_id: order.id,
         kind,
         lines: order.lines,
-        total_cents: order.total_cents,
+        total_cents: order.total.amount_cents,
         at,
         version,
     };
@@ -190,7 +197,7 @@ mod tests {
                 sku: "A1".into(),
                 quantity: 2,
             }],
-            total_cents: 2500,
+            total: Price { amount_cents: 2500 },
         };
         (delivered, state)
     }

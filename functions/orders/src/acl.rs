@@ -1,10 +1,10 @@
 //! The orders service's anti-corruption layer: the only place that decides what is published.
 
 use crate::domain::{Line, Order, OrderStatus};
+use crate::events::{LineChange, OrderChange, Placed, PublicLine, PublicOrder, StatusChange};
 use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::trigger::{Change, ChangeKind, History};
-use serde_json::{Value, json};
 
 pub const ORDER_PREFIX: &str = "ORDER#";
 
@@ -36,14 +36,16 @@ pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
     let Some((event_type, what_changed)) = describe(old.as_ref(), &new.state) else {
         return Ok(None);
     };
-    let state = serde_json::to_value(&new.state)?;
-    Ok(Some(new.event(
+    let state = serde_json::to_value(PublicOrder::from(&new.state))?;
+    let mut event = new.event(
         event_type,
         "order",
         &new.state.id,
-        what_changed,
+        serde_json::to_value(what_changed)?,
         state,
-    )))
+    );
+    event.schema_version = crate::events::VERSION;
+    Ok(Some(event))
 }
 
 /// Two orders' histories that make every event this service publishes: what consumers'
@@ -78,9 +80,10 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
 }
 
 /// The event type and change between two states of an order. Each command changes one thing.
-fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
+fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, OrderChange)> {
     let Some(old) = old else {
-        return Some(("OrderPlaced", json!({ "lines": new.lines })));
+        let lines = new.lines.iter().map(PublicLine::from).collect();
+        return Some(("OrderPlaced", OrderChange::Placed(Placed { lines })));
     };
     if old.status != new.status {
         let event_type = match new.status {
@@ -89,10 +92,11 @@ fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
             OrderStatus::Delivered => "OrderDelivered",
             OrderStatus::Placed => return None,
         };
-        return Some((
-            event_type,
-            json!({ "status": new.status, "previousStatus": old.status }),
-        ));
+        let change = StatusChange {
+            status: new.status,
+            previous_status: old.status,
+        };
+        return Some((event_type, OrderChange::Status(change)));
     }
     let quantity = |lines: &[Line], sku: &str| {
         lines
@@ -109,10 +113,12 @@ fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, Value)> {
             quantity: added.quantity - quantity(&old.lines, &added.sku),
             ..added.clone()
         };
-        return Some(("OrderLineAdded", json!({ "line": line })));
+        let line = PublicLine::from(&line);
+        return Some(("OrderLineAdded", OrderChange::Line(LineChange { line })));
     }
     if let Some(removed) = old.lines.iter().find(|l| quantity(&new.lines, &l.sku) == 0) {
-        return Some(("OrderLineRemoved", json!({ "line": removed })));
+        let line = PublicLine::from(removed);
+        return Some(("OrderLineRemoved", OrderChange::Line(LineChange { line })));
     }
     None
 }
@@ -166,7 +172,9 @@ mod tests {
             ("OrderPlaced", 1)
         );
         assert_eq!(event.state["customerId"], "alice");
-        assert_eq!(event.state["totalCents"], 200);
+        assert_eq!(event.schema_version, 2);
+        assert_eq!(event.state["total"]["amountCents"], 200);
+        assert_eq!(event.state["total"]["currency"], "USD");
 
         let more = domain::add_line(&placed, "A1", 3, offer("A1").as_ref()).unwrap();
         let event = published(Some((1, &placed)), (2, &more));

@@ -31,7 +31,7 @@ impl CachedProduct {
 }
 
 /// The catalog's public product state: what this service reads of it.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductState {
     sku: String,

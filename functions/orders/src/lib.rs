@@ -6,6 +6,7 @@ pub mod acl;
 pub mod api;
 pub mod catalog_cache;
 pub mod domain;
+pub mod events;
 
 use bulkhead::host::Host;
 use bulkhead::listener::{Listener, listen};

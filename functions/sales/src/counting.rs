@@ -27,7 +27,7 @@ pub struct Contribution {
 }
 
 /// What sales reads of an order's public state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
     pub status: String,
@@ -35,12 +35,37 @@ pub struct OrderState {
     pub placed_at: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Line {
     pub sku: String,
     pub quantity: i64,
+    /// Read from `unitPrice.amountCents`: orders publish one currency.
+    #[serde(rename = "unitPrice", with = "amount")]
+    #[schemars(with = "amount::Price")]
     pub unit_price_cents: i64,
+}
+
+/// An amount of money as orders publish it, `{amountCents, currency}`, read as its cents.
+mod amount {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize, schemars::JsonSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Price {
+        pub amount_cents: i64,
+    }
+
+    pub fn serialize<S: Serializer>(cents: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+        Price {
+            amount_cents: *cents,
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        Ok(Price::deserialize(deserializer)?.amount_cents)
+    }
 }
 
 /// The day part of an RFC 3339 UTC timestamp.

@@ -1,6 +1,6 @@
 //! The tracking service's HTTP API: a customer's own orders, from the view alone.
 
-use crate::view::{BY_CUSTOMER, CUSTOMER_PREFIX, TrackedOrder, order_key, product_name};
+use crate::view::{BY_CUSTOMER, CUSTOMER_PREFIX, TrackedOrder, order_key, product_names};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -151,8 +151,18 @@ async fn get_order(
 
 /// Fills in names that were not known when the order's view was written.
 async fn with_names(table: &dyn Table, mut order: TrackedOrder) -> bulkhead::Result<TrackedOrder> {
-    for line in order.lines.iter_mut().filter(|l| l.name.is_none()) {
-        line.name = product_name(table, &line.sku).await?;
+    let unnamed = || order.lines.iter().filter(|l| l.name.is_none());
+    if unnamed().next().is_none() {
+        return Ok(order);
+    }
+    let names = product_names(table, unnamed().map(|l| l.sku.as_str())).await?;
+    for (line, name) in order
+        .lines
+        .iter_mut()
+        .filter(|l| l.name.is_none())
+        .zip(names)
+    {
+        line.name = name;
     }
     Ok(order)
 }

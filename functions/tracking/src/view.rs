@@ -55,27 +55,34 @@ pub struct ProductCopy {
 }
 
 /// What this service reads of the orders service's public order state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderState {
     id: String,
     customer_id: String,
     status: String,
     lines: Vec<LineState>,
-    total_cents: i64,
+    total: Price,
     placed_at: String,
 }
 
-#[derive(Deserialize)]
+/// What this service reads of an amount of money: orders publish one currency.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct Price {
+    amount_cents: i64,
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct LineState {
     sku: String,
     quantity: i64,
-    unit_price_cents: i64,
+    unit_price: Price,
 }
 
 /// What this service reads of the catalog's public product state.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct ProductState {
     sku: String,
     name: String,
@@ -108,10 +115,17 @@ pub fn product_key(sku: &str) -> Key {
     Key::new(format!("{PRODUCT_PREFIX}{sku}"), "#")
 }
 
-pub async fn product_name(table: &dyn Table, sku: &str) -> bulkhead::Result<Option<String>> {
-    Ok(snapshot::read::<ProductCopy>(table, &product_key(sku))
+/// The names of these products as far as known, in one read.
+pub async fn product_names(
+    table: &dyn Table,
+    skus: impl Iterator<Item = &str>,
+) -> bulkhead::Result<Vec<Option<String>>> {
+    let keys: Vec<Key> = skus.map(product_key).collect();
+    Ok(snapshot::read_many::<ProductCopy>(table, &keys)
         .await?
-        .map(|p| p.name))
+        .into_iter()
+        .map(|copy| copy.map(|p| p.name))
+        .collect())
 }
 
 /// Keeps the order's newest state, with the names of its products as far as known.
@@ -122,15 +136,18 @@ pub async fn apply_order(
 ) -> bulkhead::Result<()> {
     let table = table.as_ref();
     let version = event.detail.aggregate.version;
-    let mut lines = Vec::with_capacity(order.lines.len());
-    for line in order.lines {
-        lines.push(TrackedLine {
-            name: product_name(table, &line.sku).await?,
+    let names = product_names(table, order.lines.iter().map(|l| l.sku.as_str())).await?;
+    let lines = order
+        .lines
+        .into_iter()
+        .zip(names)
+        .map(|(line, name)| TrackedLine {
+            name,
             sku: line.sku,
             quantity: line.quantity,
-            unit_price_cents: line.unit_price_cents,
-        });
-    }
+            unit_price_cents: line.unit_price.amount_cents,
+        })
+        .collect();
     let index = (
         format!("{CUSTOMER_PREFIX}{}", order.customer_id),
         format!("{}#{}", order.placed_at, order.id),
@@ -142,7 +159,7 @@ pub async fn apply_order(
             customer_id: order.customer_id,
             status: order.status,
             lines,
-            total_cents: order.total_cents,
+            total_cents: order.total.amount_cents,
             placed_at: order.placed_at,
             updated_at: event.detail.occurred_at,
             version,

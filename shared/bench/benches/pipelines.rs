@@ -11,7 +11,12 @@
 //!   embedded store out.
 //! - `listener/<view>/dynamodb`: the same through the real DynamoDB adapter (AWS SDK, HTTP),
 //!   built as the Lambda main builds it (`AwsHost::from_env`), to a DynamoDB-shaped sink on
-//!   127.0.0.1 that answers every request at once: `GetItem` finds nothing, writes succeed.
+//!   127.0.0.1: `GetItem` and `BatchGetItem` find nothing, writes succeed.
+//!
+//! Every benchmark through an AWS adapter runs twice: with the sinks answering at once
+//! (`0ms`, the CPU cost), and after AWS-like latencies (`aws`: `PutEvents` 20 ms, a
+//! DynamoDB request 4 ms), which each sink waits per request, concurrently, as the network
+//! would.
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -28,6 +33,43 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 const RECORDS: usize = 1_000;
+
+/// How long the sinks wait before answering: the network and the service, as in AWS.
+#[derive(Clone, Copy)]
+struct Latency {
+    name: &'static str,
+    put_events_ms: u64,
+    dynamodb_ms: u64,
+}
+
+const LATENCIES: [Latency; 2] = [
+    Latency {
+        name: "0ms",
+        put_events_ms: 0,
+        dynamodb_ms: 0,
+    },
+    Latency {
+        name: "aws",
+        put_events_ms: 20,
+        dynamodb_ms: 4,
+    },
+];
+
+/// The latency the sinks apply now, in milliseconds.
+static PUT_EVENTS_MS: AtomicU64 = AtomicU64::new(0);
+static DYNAMODB_MS: AtomicU64 = AtomicU64::new(0);
+
+fn set_latency(latency: Latency) {
+    PUT_EVENTS_MS.store(latency.put_events_ms, Ordering::Relaxed);
+    DYNAMODB_MS.store(latency.dynamodb_ms, Ordering::Relaxed);
+}
+
+async fn wait(ms: &AtomicU64) {
+    let ms = ms.load(Ordering::Relaxed);
+    if ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -54,6 +96,7 @@ fn embedded_bus() -> Arc<dyn Bus> {
 /// An HTTP server on 127.0.0.1 that answers every `PutEvents` with success for each entry.
 fn eventbridge_sink(rt: &tokio::runtime::Runtime) -> String {
     async fn put_events(body: axum::body::Bytes) -> axum::response::Response {
+        wait(&PUT_EVENTS_MS).await;
         let request: Value = serde_json::from_slice(&body).unwrap_or_default();
         let count = request["Entries"].as_array().map_or(0, Vec::len);
         let entries: Vec<Value> = (0..count)
@@ -110,18 +153,25 @@ fn triggers(c: &mut Criterion) {
         })
     });
     let sink = eventbridge_sink(&rt);
+    // As the Lambda main does (`bulkhead::lambda::run_trigger`).
+    let in_flight = std::env::var("PUT_EVENTS_IN_FLIGHT")
+        .map_or(bulkhead::trigger::DEFAULT_IN_FLIGHT, |n| n.parse().unwrap());
     let aws = Trigger::new(
         eventbridge_bus(&rt, &sink),
         orders::acl::PUBLISHES,
         orders::acl::acl,
-    );
-    group.bench_function("trigger/eventbridge", |b| {
-        b.iter(|| {
-            let event: StreamEvent = serde_json::from_slice(&bytes).unwrap();
-            let response = rt.block_on(aws.handle(event, None));
-            assert!(response.batch_item_failures.is_empty());
-        })
-    });
+    )
+    .with_in_flight(in_flight);
+    for latency in LATENCIES {
+        set_latency(latency);
+        group.bench_function(format!("trigger/eventbridge/{}", latency.name), |b| {
+            b.iter(|| {
+                let event: StreamEvent = serde_json::from_slice(&bytes).unwrap();
+                let response = rt.block_on(aws.handle(event, None));
+                assert!(response.batch_item_failures.is_empty());
+            })
+        });
+    }
     group.finish();
 }
 
@@ -139,6 +189,7 @@ fn dynamodb_sink() {
         _body: axum::body::Bytes,
     ) -> axum::response::Response {
         DYNAMODB_REQUESTS.fetch_add(1, Ordering::Relaxed);
+        wait(&DYNAMODB_MS).await;
         let target = headers
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
@@ -148,6 +199,7 @@ fn dynamodb_sink() {
                 (200, "{}")
             }
             Some("Query") => (200, r#"{"Items":[],"Count":0,"ScannedCount":0}"#),
+            Some("BatchGetItem") => (200, r#"{"Responses":{},"UnprocessedKeys":{}}"#),
             _ => (
                 400,
                 r#"{"__type":"com.amazon.coral.service#UnknownOperationException"}"#,
@@ -168,6 +220,13 @@ fn dynamodb_sink() {
             axum::serve(listener, app).await.unwrap()
         })
     });
+}
+
+/// As the Lambda main reads it (`bulkhead::lambda::run_listener`).
+fn messages_in_flight() -> usize {
+    std::env::var("MESSAGES_IN_FLIGHT").map_or(bulkhead::listener::DEFAULT_IN_FLIGHT, |n| {
+        n.parse().unwrap()
+    })
 }
 
 type Lambda = fn(&dyn bulkhead::host::Host) -> bulkhead::Result<Listener>;
@@ -193,10 +252,11 @@ fn listeners(c: &mut Criterion) {
         .into_iter()
         .map(|e| serde_json::from_value(e).unwrap())
         .collect();
-    let views: [(&str, Lambda); 3] = [
+    let views: [(&str, Lambda); 4] = [
         ("tracking", tracking::listener),
         ("fulfillment", fulfillment::listener),
         ("sales", sales::listener),
+        ("notifications", notifications::listener),
     ];
     let mut group = c.benchmark_group("listener");
     group.sample_size(10);
@@ -225,16 +285,16 @@ fn listeners(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
-        let listener = lambda(&host).unwrap();
-        let mut counted = false;
-        group.bench_function(format!("{name}/dynamodb"), |b| {
+        let listener = lambda(&host).unwrap().with_in_flight(messages_in_flight());
+        for latency in LATENCIES {
+            set_latency(latency);
             let run = || {
                 for batch in &batches {
                     let response = rt.block_on(listener.handle(batch.clone()));
                     assert!(response.batch_item_failures.is_empty());
                 }
             };
-            if !std::mem::replace(&mut counted, true) {
+            if latency.dynamodb_ms == 0 {
                 let before = DYNAMODB_REQUESTS.load(Ordering::Relaxed);
                 run();
                 let requests = DYNAMODB_REQUESTS.load(Ordering::Relaxed) - before;
@@ -242,8 +302,29 @@ fn listeners(c: &mut Criterion) {
                     "listener/{name}/dynamodb: {requests} DynamoDB requests for {RECORDS} events"
                 );
             }
-            b.iter(run)
-        });
+            group.bench_function(format!("{name}/dynamodb/{}", latency.name), |b| b.iter(run));
+        }
+    }
+    // The same 1,000 messages as one batch (an SQS mapping with a batching window).
+    let one_batch: SqsEvent = {
+        let mut all = batches[0].clone();
+        all.records = batches.iter().flat_map(|b| b.records.clone()).collect();
+        all
+    };
+    let listener = fulfillment::listener(&host)
+        .unwrap()
+        .with_in_flight(messages_in_flight());
+    for latency in LATENCIES {
+        set_latency(latency);
+        group.bench_function(
+            format!("fulfillment/dynamodb/{}/one-batch", latency.name),
+            |b| {
+                b.iter(|| {
+                    let response = rt.block_on(listener.handle(one_batch.clone()));
+                    assert!(response.batch_item_failures.is_empty());
+                })
+            },
+        );
     }
     group.finish();
 }

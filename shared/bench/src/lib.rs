@@ -119,10 +119,11 @@ pub fn stream_events(count: usize, seed: u64) -> Vec<Value> {
     events
 }
 
-/// An order event as EventBridge routes it to a queue.
+/// An order event (schemaVersion 2) as EventBridge routes it to a queue.
 pub fn routed_order_event(order: u64, version: u64, status: &str) -> Value {
     let lines: Vec<Value> = (0..8)
-        .map(|l| json!({ "sku": format!("SKU-{:05}", (order * 7 + l) % 5000), "quantity": 1 + (order + l) % 4, "unitPriceCents": 100 + l * 25 }))
+        .map(|l| json!({ "sku": format!("SKU-{:05}", (order * 7 + l) % 5000), "quantity": 1 + (order + l) % 4,
+                          "unitPrice": { "amountCents": 100 + l * 25, "currency": "USD" } }))
         .collect();
     let total: u64 = (0..8).map(|l| (1 + (order + l) % 4) * (100 + l * 25)).sum();
     let event_type = match (version, status) {
@@ -136,11 +137,11 @@ pub fn routed_order_event(order: u64, version: u64, status: &str) -> Value {
         "source": "bulkhead.orders", "account": "123456789012", "time": "2026-11-22T10:00:00Z", "region": "us-east-1",
         "resources": [],
         "detail": {
-            "id": format!("order:o-{order:08}:{version}"), "type": event_type, "schemaVersion": 1,
+            "id": format!("order:o-{order:08}:{version}"), "type": event_type, "schemaVersion": 2,
             "aggregate": { "type": "order", "id": format!("o-{order:08}"), "version": version },
             "occurredAt": "2026-11-22T10:00:00.000Z", "correlationId": "corr", "causationId": "req", "change": {},
             "state": { "id": format!("o-{order:08}"), "customerId": format!("customer-{:04}", order % 1000), "status": status,
-                       "lines": lines, "totalCents": total, "placedAt": "2026-11-22T09:59:00.000Z" }
+                       "lines": lines, "total": { "amountCents": total, "currency": "USD" }, "placedAt": "2026-11-22T09:59:00.000Z" }
         }
     })
 }

@@ -3,11 +3,13 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-/// The envelope version this crate writes.
+/// The `schemaVersion` a new event starts at. Versions are per event type: a producer that
+/// publishes a newer one sets it on the event (the order events are at 2), and its
+/// contracts say what each version holds (`crate::contract`).
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The aggregate an event is about, at the version the event produced.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AggregateRef {
     #[serde(rename = "type")]
     pub kind: String,
@@ -17,7 +19,7 @@ pub struct AggregateRef {
 
 /// A past-tense fact with the aggregate's public state after it (event-carried state transfer)
 /// and what changed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicEvent {
     pub id: String,

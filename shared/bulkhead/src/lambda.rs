@@ -15,7 +15,12 @@ pub async fn run_http(router: axum::Router) -> Result<(), Error> {
 }
 
 /// Serves a stream trigger.
+/// `PUT_EVENTS_IN_FLIGHT`, if set, bounds the `PutEvents` requests kept in flight together.
 pub async fn run_trigger(trigger: Trigger) -> Result<(), Error> {
+    let trigger = match count_from_env("PUT_EVENTS_IN_FLIGHT")? {
+        Some(requests) => trigger.with_in_flight(requests),
+        None => trigger,
+    };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch<EventRecord>>| {
         let trigger = trigger.clone();
         let deadline = deadline_of(&event.context);
@@ -24,8 +29,13 @@ pub async fn run_trigger(trigger: Trigger) -> Result<(), Error> {
     .await
 }
 
-/// Serves a queue listener.
+/// Serves a queue listener. `MESSAGES_IN_FLIGHT`, if set, bounds the messages of a batch
+/// applied together.
 pub async fn run_listener(listener: Listener) -> Result<(), Error> {
+    let listener = match count_from_env("MESSAGES_IN_FLIGHT")? {
+        Some(messages) => listener.with_in_flight(messages),
+        None => listener,
+    };
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch<SqsMessage>>| {
         let listener = listener.clone();
         async move { Ok::<_, Error>(listener.handle_batch(event.payload).await) }
@@ -37,4 +47,16 @@ pub async fn run_listener(listener: Listener) -> Result<(), Error> {
 fn deadline_of(context: &lambda_runtime::Context) -> std::time::Instant {
     let left = (context.deadline as i64 - crate::now_millis()).max(0) as u64;
     std::time::Instant::now() + std::time::Duration::from_millis(left)
+}
+
+/// A count from the environment, if the variable is set.
+fn count_from_env(name: &str) -> crate::Result<Option<usize>> {
+    std::env::var(name)
+        .ok()
+        .map(|value| {
+            value
+                .parse()
+                .map_err(|_| crate::Error::Config(format!("{name}={value:?} is not a count")))
+        })
+        .transpose()
 }

@@ -6,6 +6,7 @@
 //! - [`bus`]: the event bus port and its adapters.
 //! - [`trigger`]: stream records to public events, with per-record failure.
 //! - [`listener`]: queued events to views, with per-message failure.
+//! - [`contract`]: the schema of every public event, compatibility, consumers' readers.
 //! - [`command`]: optimistic concurrency and idempotency for write commands.
 //! - [`http`]: problem+json errors, the caller's claims, request helpers.
 //! - [`openapi`]: routers and the OpenAPI document from the same route declarations.
@@ -16,6 +17,7 @@
 pub mod batch;
 pub mod bus;
 pub mod command;
+pub mod contract;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 mod error;

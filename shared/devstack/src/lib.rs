@@ -9,6 +9,7 @@ pub mod admin;
 pub mod auth;
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod contracts;
 pub mod faults;
 pub mod fixtures;
 pub mod gateway;
@@ -36,6 +37,8 @@ pub enum Error {
     Template(String),
     #[error("function registry: {0}")]
     Registry(String),
+    #[error("contracts: {0}")]
+    Contract(String),
     #[error(transparent)]
     Core(#[from] bulkhead::Error),
     #[error(transparent)]

@@ -75,6 +75,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Event contracts: write every producer's schemas into `--out` (refusing a change that
+    /// breaks a committed version) and into the template's schema registry, or print which
+    /// consumers read each field (`--impact`).
+    Contracts {
+        /// The contracts folder to write, `shared/contracts`.
+        #[arg(long, required_unless_present = "impact")]
+        out: Option<PathBuf>,
+        /// Print the impact table instead: each field of each event, and who reads it.
+        #[arg(long)]
+        impact: bool,
+    },
     /// Replay archived events of a time window to one service's rules only, and watch it
     /// (Ctrl-C cancels): in the devstack at `--devstack`, or with `--aws-endpoint` (or
     /// `--stack-name` and the account's credentials) through EventBridge StartReplay.
@@ -213,6 +224,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(Command::Replay(args)) = cli.command {
         return replay(args, &cli.template, cli.aws_endpoint, cli.resource_prefix).await;
+    }
+    if let Some(Command::Contracts { out, impact }) = &cli.command {
+        let template = Template::load(&cli.template)?;
+        if *impact {
+            std::fs::create_dir_all(&cli.data_dir)?;
+            print!(
+                "{}",
+                devstack::contracts::impact::run(&template, &cli.data_dir)?
+            );
+        } else if let Some(out) = out {
+            let text = std::fs::read_to_string(&cli.template)?;
+            let declared = devstack::contracts::declared()?;
+            let rewritten = devstack::contracts::registry::rewrite(&text, &declared)?;
+            let written = devstack::contracts::write(out)?;
+            if rewritten != text {
+                std::fs::write(&cli.template, rewritten)?;
+            }
+            println!(
+                "{written} schemas in {}; {} schemas in {}",
+                out.display(),
+                declared.len(),
+                cli.template.display()
+            );
+        }
+        return Ok(());
     }
     let provision_only = matches!(cli.command, Some(Command::Provision));
     let mut config = Config::new(cli.template, cli.data_dir);

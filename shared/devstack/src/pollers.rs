@@ -66,7 +66,7 @@ pub fn spawn_stream(
                 tokio::time::sleep(PAUSED).await;
                 continue;
             }
-            let records = match feed.read(window).await {
+            let records = match feed.read(window * mapping.parallelization_factor).await {
                 Ok(records) => records,
                 Err(e) => {
                     tracing::error!(function = %function.name, error = %e, "stream read failed");
@@ -86,7 +86,7 @@ pub fn spawn_stream(
                 }
                 continue;
             }
-            let outcome = invoke_trigger(&trigger, &function, &mapping, &records).await;
+            let outcome = invoke_in_parallel(&trigger, &function, &mapping, &records).await;
             let kill_rate = faults.plan().kill_rate;
             // A restart reads the same batch again: the draw includes the process, or one
             // unlucky batch would kill every process that reads it.
@@ -130,6 +130,43 @@ pub fn spawn_stream(
         }
     });
     (task, shared)
+}
+
+/// Splits records by key into at most `factor` batches, as Lambda does with a
+/// `ParallelizationFactor`: every record of one key lands in the same batch, in order.
+fn split_by_key(records: &[FeedRecord], factor: usize) -> Vec<Vec<FeedRecord>> {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let factor = factor.max(1);
+    let mut batches = vec![vec![]; factor];
+    for record in records {
+        let key = record.record["dynamodb"]["Keys"].to_string();
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key);
+        batches[hash as usize % factor].push(record.clone());
+    }
+    batches.retain(|b| !b.is_empty());
+    batches
+}
+
+/// Invokes the trigger once per key batch, all together; answers the earliest sequence
+/// number (in feed order) any of them failed at. Records after it are read again, which
+/// the views absorb: each version is applied once.
+async fn invoke_in_parallel(
+    trigger: &Trigger,
+    function: &FunctionSpec,
+    mapping: &StreamMapping,
+    records: &[FeedRecord],
+) -> Option<String> {
+    let batches = split_by_key(records, mapping.parallelization_factor);
+    let failures = futures::future::join_all(
+        batches
+            .iter()
+            .map(|batch| invoke_trigger(trigger, function, mapping, batch)),
+    )
+    .await;
+    failures
+        .into_iter()
+        .flatten()
+        .min_by_key(|seq| records.iter().position(|r| &r.seq == seq))
 }
 
 async fn commit(feed: &mut dyn ChangeFeed, seq: &str) {
@@ -379,4 +416,45 @@ pub fn spawn_ttl_sweeper(
             tokio::time::sleep(Duration::from_secs(60)).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: usize, key: &str) -> FeedRecord {
+        FeedRecord {
+            seq: format!("{seq:08}"),
+            at_millis: 0,
+            record: json!({ "dynamodb": { "Keys": { "pk": { "S": key }, "sk": { "S": "#" } } } }),
+        }
+    }
+
+    #[test]
+    fn a_keys_records_stay_together_and_in_order_across_parallel_batches() {
+        let records: Vec<FeedRecord> = (0..400)
+            .map(|i| record(i, &format!("ORDER#{}", i % 37)))
+            .collect();
+        let batches = split_by_key(&records, 4);
+        assert_eq!(batches.len(), 4, "37 keys spread over every batch");
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), records.len());
+        for key in 0..37 {
+            let key = format!("ORDER#{key}");
+            let holding: Vec<&Vec<FeedRecord>> = batches
+                .iter()
+                .filter(|b| {
+                    b.iter()
+                        .any(|r| r.record["dynamodb"]["Keys"]["pk"]["S"] == *key)
+                })
+                .collect();
+            assert_eq!(holding.len(), 1, "{key} is in one batch only");
+            let seqs: Vec<&String> = holding[0]
+                .iter()
+                .filter(|r| r.record["dynamodb"]["Keys"]["pk"]["S"] == *key)
+                .map(|r| &r.seq)
+                .collect();
+            assert!(seqs.is_sorted(), "{key} keeps its order");
+        }
+        assert_eq!(split_by_key(&records, 1).len(), 1);
+    }
 }

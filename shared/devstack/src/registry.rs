@@ -5,6 +5,7 @@
 use crate::host::DevHost;
 use crate::template::{FunctionSpec, Template};
 use bulkhead::bus::Bus;
+use bulkhead::contract::{Contract, Contracts};
 use bulkhead::host::Host;
 use bulkhead::listener::Listener;
 use bulkhead::openapi::Fragment;
@@ -17,7 +18,8 @@ type Build<T> = fn(&dyn Host) -> bulkhead::Result<T>;
 
 pub enum Handler {
     Http(Build<axum::Router>, fn() -> Fragment),
-    Stream(Build<Trigger>),
+    /// A trigger, with its producer's contracts.
+    Stream(Build<Trigger>, Contracts),
     Queue(Build<Listener>),
 }
 
@@ -27,12 +29,18 @@ pub fn registry() -> HashMap<&'static str, Handler> {
             "catalog-api",
             Handler::Http(catalog::api, catalog::api::openapi),
         ),
-        ("catalog-trigger", Handler::Stream(catalog::trigger)),
+        (
+            "catalog-trigger",
+            Handler::Stream(catalog::trigger, catalog::events::contracts),
+        ),
         (
             "orders-api",
             Handler::Http(orders::api, orders::api::openapi),
         ),
-        ("orders-trigger", Handler::Stream(orders::trigger)),
+        (
+            "orders-trigger",
+            Handler::Stream(orders::trigger, orders::events::contracts),
+        ),
         (
             "orders-catalog-listener",
             Handler::Queue(orders::catalog_listener),
@@ -63,6 +71,20 @@ pub fn registry() -> HashMap<&'static str, Handler> {
     ])
 }
 
+/// Every contract a producer of the registry declares.
+pub fn contracts() -> Vec<Contract> {
+    let mut contracts: Vec<Contract> = registry()
+        .into_values()
+        .filter_map(|handler| match handler {
+            Handler::Stream(_, contracts) => Some(contracts()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    contracts.sort_by_key(Contract::path);
+    contracts
+}
+
 /// Every function of a template, built from its registry entry on the given ports.
 #[derive(Default)]
 pub struct Functions {
@@ -86,13 +108,25 @@ impl Functions {
     }
 
     /// Builds each function with its template environment. A function without a registry
-    /// entry is an error, never a silent gap.
+    /// entry is an error, never a silent gap. Every event put on a bus is first checked
+    /// against its committed contract (`template.contracts`).
     pub fn build(
         template: &Template,
         tables: &HashMap<String, Arc<dyn Table>>,
         buses: &HashMap<String, Arc<dyn Bus>>,
         mailer: Arc<dyn bulkhead::mail::Mailer>,
     ) -> crate::Result<Functions> {
+        let contracts = Arc::new(crate::contracts::validate::Contracts::load(
+            &template.contracts,
+        )?);
+        let buses: HashMap<String, Arc<dyn Bus>> = buses
+            .iter()
+            .map(|(name, bus)| {
+                let checked =
+                    crate::contracts::validate::ContractBus::new(bus.clone(), contracts.clone());
+                (name.clone(), Arc::new(checked) as Arc<dyn Bus>)
+            })
+            .collect();
         let registry = registry();
         let mut functions = Functions::default();
         for function in &template.functions {
@@ -111,7 +145,7 @@ impl Functions {
             let spec = function.clone();
             match handler {
                 Handler::Http(build, _) => functions.http.push((spec, build(&host)?)),
-                Handler::Stream(build) => functions.triggers.push((spec, build(&host)?)),
+                Handler::Stream(build, _) => functions.triggers.push((spec, build(&host)?)),
                 Handler::Queue(build) => functions.listeners.push((spec, build(&host)?)),
             }
         }

@@ -28,6 +28,9 @@ pub struct RuleSpec {
 pub struct StreamMapping {
     pub table: String,
     pub batch_size: usize,
+    /// Batches of one shard processed together, each holding its own set of keys, so
+    /// that one key's records stay in order (`ParallelizationFactor`, 1 to 10).
+    pub parallelization_factor: usize,
     pub bisect_on_error: bool,
     pub max_retries: u32,
     pub report_item_failures: bool,
@@ -77,6 +80,8 @@ pub struct Template {
     pub functions: Vec<FunctionSpec>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
+    /// The committed event contracts: `shared/contracts/` beside the template.
+    pub contracts: std::path::PathBuf,
 }
 
 fn err(msg: impl Into<String>) -> Error {
@@ -87,12 +92,20 @@ impl Template {
     pub fn load(path: &Path) -> Result<Template> {
         let text =
             std::fs::read_to_string(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-        Template::parse(&text)
+        let mut template = Template::parse(&text)?;
+        template.contracts = path
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("shared/contracts");
+        Ok(template)
     }
 
     pub fn parse(text: &str) -> Result<Template> {
         let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| err(e.to_string()))?;
-        let mut t = Template::default();
+        let mut t = Template {
+            contracts: "shared/contracts".into(),
+            ..Template::default()
+        };
         for (name, p) in mapping(&doc["Parameters"]) {
             if let Some(default) = scalar(&p["Default"]) {
                 t.parameters.insert(name, default);
@@ -323,6 +336,7 @@ fn function(name: &str, r: &Value, globals: &Value, resolver: &Resolver) -> Resu
                     .resolve(&p["Stream"])
                     .ok_or_else(|| err(format!("{name}.{event}: no Stream")))?,
                 batch_size: number("BatchSize", 100),
+                parallelization_factor: number("ParallelizationFactor", 1).clamp(1, 10),
                 bisect_on_error: p["BisectBatchOnFunctionError"].as_bool().unwrap_or(false),
                 max_retries: number("MaximumRetryAttempts", 10_000) as u32,
                 report_item_failures: reports,

@@ -30,6 +30,11 @@ impl BusEntry {
         // The time counts as 14 bytes; resources are never set.
         self.source.len() + self.detail_type.len() + self.detail.len() + 14
     }
+
+    /// [`BusEntry::size`] of an entry held with the index of what it came from.
+    pub fn size_of_owned(owned: &(usize, BusEntry)) -> usize {
+        owned.1.size()
+    }
 }
 
 /// Why the bus rejected one entry.
@@ -47,26 +52,29 @@ pub trait Bus: Send + Sync {
     async fn put_events(&self, entries: &[BusEntry]) -> Result<Vec<Result<(), EntryFailure>>>;
 }
 
-/// Splits entries into requests that respect the entry count and size limits. An entry too
-/// large for any request goes alone, so that the bus rejects it and it fails alone.
-pub fn chunk(entries: &[BusEntry]) -> Vec<std::ops::Range<usize>> {
-    let mut chunks = vec![];
-    let mut start = 0;
-    let mut bytes = 0;
-    for (i, entry) in entries.iter().enumerate() {
-        let size = entry.size();
-        let full = i - start == MAX_ENTRIES || (i > start && bytes + size > MAX_REQUEST_BYTES);
-        if full {
-            chunks.push(start..i);
-            start = i;
-            bytes = 0;
+/// Groups entries, as they come, into requests that respect the entry count and size
+/// limits; `size` gives an item's entry size. An entry too large for any request goes
+/// alone, so that the bus rejects it and it fails alone.
+pub fn requests<T>(
+    entries: impl IntoIterator<Item = T>,
+    size: impl Fn(&T) -> usize,
+) -> impl Iterator<Item = Vec<T>> {
+    let mut entries = entries.into_iter().peekable();
+    std::iter::from_fn(move || {
+        let mut request = Vec::with_capacity(MAX_ENTRIES);
+        let mut bytes = 0;
+        while let Some(next) = entries.peek() {
+            let next_size = size(next);
+            let full = request.len() == MAX_ENTRIES
+                || (!request.is_empty() && bytes + next_size > MAX_REQUEST_BYTES);
+            if full {
+                break;
+            }
+            bytes += next_size;
+            request.extend(entries.next());
         }
-        bytes += size;
-    }
-    if start < entries.len() {
-        chunks.push(start..entries.len());
-    }
-    chunks
+        (!request.is_empty()).then_some(request)
+    })
 }
 
 #[cfg(test)]
@@ -87,13 +95,14 @@ mod tests {
         #[test]
         fn chunks_cover_every_entry_once_within_the_limits(sizes in prop::collection::vec(0usize..120_000, 0..40)) {
             let entries: Vec<_> = sizes.iter().map(|&n| entry(n)).collect();
-            let chunks = chunk(&entries);
-            let covered: Vec<usize> = chunks.iter().flat_map(|r| r.clone()).collect();
+            let chunks: Vec<Vec<(usize, &BusEntry)>> =
+                requests(entries.iter().enumerate(), |(_, e)| e.size()).collect();
+            let covered: Vec<usize> = chunks.iter().flatten().map(|(i, _)| *i).collect();
             prop_assert_eq!(covered, (0..entries.len()).collect::<Vec<_>>());
-            for range in chunks {
-                prop_assert!(range.len() <= MAX_ENTRIES);
-                let bytes: usize = entries[range.clone()].iter().map(BusEntry::size).sum();
-                prop_assert!(range.len() == 1 || bytes <= MAX_REQUEST_BYTES);
+            for request in chunks {
+                prop_assert!(request.len() <= MAX_ENTRIES);
+                let bytes: usize = request.iter().map(|(_, e)| e.size()).sum();
+                prop_assert!(request.len() == 1 || bytes <= MAX_REQUEST_BYTES);
             }
         }
     }

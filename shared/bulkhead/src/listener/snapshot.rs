@@ -61,6 +61,25 @@ pub async fn read<T: DeserializeOwned>(table: &dyn Table, key: &Key) -> Result<O
     Ok(get_as::<Row<T>>(table, key).await?.map(|row| row.record))
 }
 
+/// The records stored under `keys`, in the same order, in one round trip where the store
+/// allows it.
+pub async fn read_many<T: DeserializeOwned>(
+    table: &dyn Table,
+    keys: &[Key],
+) -> Result<Vec<Option<T>>> {
+    table
+        .get_many(keys)
+        .await?
+        .into_iter()
+        .map(|item| {
+            Ok(item
+                .map(from_item::<Row<T>>)
+                .transpose()?
+                .map(|row| row.record))
+        })
+        .collect()
+}
+
 /// One page of records. A row that no longer decodes is logged and left out, so that one bad
 /// row never makes a whole list unreadable.
 pub async fn list<T: DeserializeOwned>(

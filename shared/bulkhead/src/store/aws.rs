@@ -4,7 +4,9 @@ use super::{Condition, Item, Key, Page, Query, Table, VERSION, Write, encode_cur
 use crate::{Error, Result};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
 use std::collections::HashMap;
 
 type SdkItem = HashMap<String, AttributeValue>;
@@ -130,6 +132,55 @@ impl Table for DynamoTable {
             .await
             .map_err(|e| sdk_err(e.into_service_error()))?;
         Ok(out.item.map(Item::from))
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+        // BatchGetItem refuses a repeated key, and takes at most 100 keys.
+        let mut unique: Vec<&Key> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut found: HashMap<Key, Item> = HashMap::new();
+        for chunk in unique.chunks(100) {
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.iter().map(|k| key_of(k)).collect()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(sdk_err)?,
+            );
+            let mut delay = std::time::Duration::from_millis(25);
+            for attempt in 0.. {
+                let Some(keys) = request.take() else { break };
+                if attempt == 8 {
+                    return Err(Error::Store("BatchGetItem left keys unprocessed".into()));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.name, keys)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(e.into_service_error()))?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.name))
+                    .into_iter()
+                    .flatten()
+                {
+                    let item = Item::from(item);
+                    found.insert(Key::of(&item)?, item);
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.name))
+                    .filter(|k| !k.keys.is_empty());
+            }
+        }
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     async fn query(&self, query: &Query) -> Result<Page> {

@@ -207,6 +207,15 @@ pub struct Page {
 #[async_trait]
 pub trait Table: Send + Sync {
     async fn get(&self, key: &Key) -> Result<Option<Item>>;
+    /// The items stored under `keys`, in the same order; a key may repeat. One round trip
+    /// where the store allows it (DynamoDB's `BatchGetItem`).
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+        let mut items = Vec::with_capacity(keys.len());
+        for key in keys {
+            items.push(self.get(key).await?);
+        }
+        Ok(items)
+    }
     async fn query(&self, query: &Query) -> Result<Page>;
     /// Applies all writes or none. A failed condition is [`Error::ConditionFailed`] with its index.
     async fn write(&self, writes: Vec<Write>) -> Result<()>;
