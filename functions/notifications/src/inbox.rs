@@ -12,7 +12,7 @@ use bulkhead::event::EventSet;
 use bulkhead::listener::Delivered;
 use bulkhead::listener::snapshot::{Row, keep_newest};
 use bulkhead::mail::{Mail, Mailer};
-use bulkhead::store::{AttributeValue, Condition, Key, Table, Write};
+use bulkhead::store::{Condition, Key, Table, Write};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -127,14 +127,10 @@ pub async fn apply(inbox: Inbox, event: Delivered, order: OrderState) -> bulkhea
 /// Claims the mail, then sends it; a mail already claimed is not sent again.
 async fn send_once(inbox: &Inbox, customer: &str, id: &str, mail: &Mail) -> bulkhead::Result<()> {
     let claim = Key::new(format!("{SENT_PREFIX}{customer}"), id);
-    let mut item = claim.to_item();
-    item.insert(
-        "at".into(),
-        AttributeValue::N(bulkhead::now_millis().to_string()),
-    );
+    // The claim is its key alone: nothing in it depends on when it was made.
     match inbox
         .table
-        .write(vec![Write::put(item, Condition::NotExists)])
+        .write(vec![Write::put(claim.to_item(), Condition::NotExists)])
         .await
     {
         Ok(()) => {}
