@@ -292,3 +292,46 @@ async fn rejected_entries_are_retried_alone_until_nothing_is_lost_or_sent_twice(
         "every event arrived exactly once"
     );
 }
+
+#[tokio::test]
+async fn the_ses_mailer_sends_from_a_verified_identity_and_fails_clearly_otherwise() {
+    use bulkhead::mail::ses::SesMailer;
+    use bulkhead::mail::{Mail, Mailer};
+    let moto = Moto::start();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(&moto.url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+            "t", "t", None, None, "test",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_sesv2::Client::new(&config);
+    let mailer = SesMailer::new(
+        client.clone(),
+        "notifications@example.com",
+        "{customer}@example.com",
+    )
+    .unwrap();
+    assert_eq!(mailer.address("alice"), "alice@example.com");
+    let mail = Mail {
+        id: "MESSAGE#1".into(),
+        to: "alice".into(),
+        subject: "Your order o-1 was shipped".into(),
+        text: "Order o-1".into(),
+    };
+    let unverified = mailer.send(&mail).await;
+    assert!(
+        matches!(&unverified, Err(Error::Mail(m)) if m.contains("MESSAGE#1")),
+        "{unverified:?}"
+    );
+    client
+        .create_email_identity()
+        .email_identity("notifications@example.com")
+        .send()
+        .await
+        .unwrap();
+    mailer.send(&mail).await.unwrap();
+    assert!(SesMailer::new(client.clone(), "nobody", "{customer}@example.com").is_err());
+    assert!(SesMailer::new(client, "a@example.com", "fixed@example.com").is_err());
+}

@@ -142,6 +142,7 @@ pub fn template_path() -> PathBuf {
 
 pub struct Stack {
     pub url: String,
+    template: PathBuf,
     moto: Option<Moto>,
     running: Option<devstack::Running>,
     dir: tempfile::TempDir,
@@ -210,12 +211,22 @@ fn template() -> PathBuf {
 
 impl Stack {
     pub async fn start() -> Stack {
-        let moto = on_moto().then(Moto::start);
-        Self::start_with(tempfile::tempdir().unwrap(), moto, vec![]).await
+        Self::start_from(template()).await
     }
 
-    async fn start_with(dir: tempfile::TempDir, moto: Option<Moto>, down: Vec<String>) -> Stack {
-        let mut config = devstack::Config::new(template(), dir.path().to_path_buf());
+    /// A stack of another template, such as the repository's without a service.
+    pub async fn start_from(template: PathBuf) -> Stack {
+        let moto = on_moto().then(Moto::start);
+        Self::start_with(tempfile::tempdir().unwrap(), moto, vec![], template).await
+    }
+
+    async fn start_with(
+        dir: tempfile::TempDir,
+        moto: Option<Moto>,
+        down: Vec<String>,
+        template: PathBuf,
+    ) -> Stack {
+        let mut config = devstack::Config::new(template.clone(), dir.path().to_path_buf());
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.jwt_secret = SECRET.into();
         config.max_visibility_ms = Some(150);
@@ -223,21 +234,34 @@ impl Stack {
         config.faults.down = down;
         config.aws_endpoint = moto.as_ref().map(|m| m.url.clone());
         let running = devstack::start(config).await.expect("devstack starts");
-        let template = devstack::template::Template::load(&template()).unwrap();
+        let loaded = devstack::template::Template::load(&template).unwrap();
         Stack {
+            template,
             url: running.url.clone(),
             running: Some(running),
             moto,
             dir,
             client: reqwest::Client::new(),
-            auth: devstack::auth::Auth::new(SECRET, &template.jwt_issuer, &template.jwt_audience),
+            auth: devstack::auth::Auth::new(SECRET, &loaded.jwt_issuer, &loaded.jwt_audience),
         }
     }
 
     /// Stops the devstack and starts it again on the same data, optionally with faults.
     pub async fn restart(mut self, down: Vec<String>) -> Stack {
         self.running.take().unwrap().stop().await;
-        Self::start_with(self.dir, self.moto.take(), down).await
+        let template = self.template.clone();
+        Self::start_with(self.dir, self.moto.take(), down, template).await
+    }
+
+    /// Stops the devstack and starts it again on the same data with another template.
+    pub async fn restart_from(mut self, template: PathBuf) -> Stack {
+        self.running.take().unwrap().stop().await;
+        Self::start_with(self.dir, self.moto.take(), vec![], template).await
+    }
+
+    /// The AWS-compatible endpoint under the stack, on moto.
+    pub fn aws_endpoint(&self) -> Option<String> {
+        self.moto.as_ref().map(|m| m.url.clone())
     }
 
     pub fn token(&self, sub: &str, roles: &[&str]) -> String {

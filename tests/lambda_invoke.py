@@ -87,6 +87,21 @@ def environment(template, logical_id):
     return resolved
 
 
+def create_identities(template, endpoint):
+    """The template's SES identities, created at the endpoint as CloudFormation would create
+    them (moto counts an identity it created as verified), so that mail can be sent from them."""
+    import boto3
+
+    ses = boto3.client("sesv2", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::SES::EmailIdentity":
+            identity = resource["Properties"]["EmailIdentity"]
+            if isinstance(identity, dict) and "Ref" in identity:
+                identity = template["Parameters"][identity["Ref"]]["Default"]
+            ses.create_email_identity(EmailIdentity=identity)
+
+
 def subset(expected, actual):
     if isinstance(expected, dict):
         return isinstance(actual, dict) and all(k in actual and subset(v, actual[k]) for k, v in expected.items())
@@ -133,6 +148,7 @@ def main(build_dir, template_path, endpoint, fixtures_dir):
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_ENDPOINT_URL": endpoint,
     }
+    create_identities(template, endpoint)
     failures = []
     for logical_id in functions:
         bootstrap = os.path.join(build_dir, logical_id, "bootstrap")

@@ -118,6 +118,7 @@ async fn the_sales_view_counts_orders_at_the_largest_total() {
             source: "bulkhead.orders".into(),
             detail_type: event.event_type.clone(),
             detail: event,
+            replay_name: None,
         };
         sales::view::apply(table.clone(), delivered, state.clone())
             .await

@@ -67,6 +67,9 @@ def main(path):
             else:
                 limit = p.get("ScalingConfig", {}).get("MaximumConcurrency")
                 check(isinstance(limit, int) and 2 <= limit <= 1000, f"{name}: a concurrency bulkhead ({limit})")
+        elif kind == "AWS::Events::Archive":
+            # The archive is how a service starts and a view is rebuilt: it keeps everything.
+            check(p.get("RetentionDays", 0) == 0, f"{name}: unlimited retention ({p.get('RetentionDays')} days)")
         elif kind == "AWS::SQS::Queue":
             check("RedrivePolicy" in p or name in dead_letter, f"{name}: has a DLQ or is one")
         elif kind == "AWS::DynamoDB::Table":

@@ -113,6 +113,7 @@ async fn replay(
                     source: source.clone(),
                     detail_type: event.event_type.clone(),
                     detail: event.clone(),
+                    replay_name: None,
                 };
                 listener.apply(delivered).await.unwrap();
             }

@@ -38,6 +38,8 @@ def main(binary):
         "a shipped order is too late to cancel": '"code":"too-late"' in out,
         "fulfillment lists the shipped order": '"lines":[{"sku":"A1","quantity":3}]' in out,
         "sales counted it": '"revenueCents":3750' in out,
+        "the replay to notifications completed": re.search(r"COMPLETED (\d+)/\1 events", out) is not None,
+        "and mailed nothing twice": out.count('"subject":"Your order') == 2,
         "the inbox has the shipment": '"kind":"shipped","lines":[{"sku":"A1","quantity":3}]' in out,
         "orders down answers 503": '"code":"service-down"' in out,
         "tracking caught up after being down": '"status":"DELIVERED"' in out,

@@ -107,6 +107,7 @@ mod tests {
             source: "bulkhead.orders".into(),
             detail_type: event.event_type.clone(),
             detail: event,
+            replay_name: None,
         }
     }
 

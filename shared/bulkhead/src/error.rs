@@ -19,6 +19,9 @@ pub enum Error {
     /// A name that is not one of [`crate::http::Role::ALL`].
     #[error("{0:?} is not a role")]
     UnknownRole(String),
+    /// The mail adapter could not send a message.
+    #[error("mail: {0}")]
+    Mail(String),
     /// A required setting is missing or invalid.
     #[error("configuration: {0}")]
     Config(String),

@@ -3,6 +3,7 @@
 //! template's environment and the embedded adapters.
 
 use crate::bus::Bus;
+use crate::mail::Mailer;
 use crate::store::Table;
 use crate::{Error, Result};
 use std::sync::Arc;
@@ -13,6 +14,10 @@ pub trait Host: Send + Sync {
     fn table(&self, name: &str) -> Result<Arc<dyn Table>>;
     /// The bus with this name.
     fn bus(&self, name: &str) -> Result<Arc<dyn Bus>>;
+    /// The mail port, for the functions that send mail. Hosts without one refuse.
+    fn mailer(&self) -> Result<Arc<dyn Mailer>> {
+        Err(Error::Config("this host has no mail adapter".into()))
+    }
 }
 
 impl dyn Host + '_ {

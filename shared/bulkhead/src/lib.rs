@@ -27,6 +27,7 @@ pub mod http;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod listener;
+pub mod mail;
 pub mod openapi;
 pub mod store;
 pub mod telemetry;

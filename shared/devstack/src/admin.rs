@@ -32,6 +32,7 @@ pub struct Admin {
     /// The API's OpenAPI document, generated from the route declarations, served
     /// unauthenticated at `GET /openapi.json`.
     openapi: String,
+    replayer: crate::replay::Replayer,
 }
 
 impl Admin {
@@ -42,6 +43,7 @@ impl Admin {
         streams: Vec<StreamConsumer>,
     ) -> Self {
         Admin {
+            replayer: crate::replay::Replayer::new(template, infra.clone(), faults.clone()),
             faults,
             infra,
             queues: template.queues.clone(),
@@ -141,6 +143,7 @@ impl Admin {
             json_only(request.headers())?;
         }
         let segments: Vec<&str> = path.split('/').collect();
+        let query = request.uri().query().unwrap_or_default().to_string();
         let body = crate::gateway::read_body(request.into_body()).await?;
         let ok = |v: Value| Ok(axum::Json(v).into_response());
         match (method, segments.as_slice()) {
@@ -156,6 +159,26 @@ impl Admin {
             (Method::GET, ["archives", ARCHIVE, "events"]) => {
                 ok(json!(self.infra.archived().await?))
             }
+            (Method::GET, ["archives", ARCHIVE, "page"]) => {
+                let query = archive_query(&query)?;
+                ok(json!(self.infra.archive_page(&query).await?))
+            }
+            (Method::GET, ["archives", archive, ..]) if *archive != ARCHIVE => Err(refused(
+                crate::replay::Refused::UnknownArchive(archive.to_string()),
+            )),
+            (Method::GET, ["replays"]) => ok(json!(self.replayer.list())),
+            (Method::POST, ["replays"]) => {
+                let request: crate::replay::Request = bulkhead::http::parse_json(&body)?;
+                let started = self.replayer.start(&request).map_err(refused)?;
+                Ok((StatusCode::CREATED, axum::Json(started)).into_response())
+            }
+            (Method::GET, ["replays", name]) => {
+                ok(json!(self.replayer.status(name).map_err(refused)?))
+            }
+            (Method::POST, ["replays", name, "cancel"]) => {
+                ok(json!(self.replayer.cancel(name).map_err(refused)?))
+            }
+            (Method::GET, ["outbox"]) => ok(json!(self.infra.outbox()?)),
             (Method::GET, ["queues", queue, "messages"]) if self.queues.contains_key(*queue) => {
                 ok(json!(self.infra.peek(queue).await?))
             }
@@ -183,6 +206,60 @@ impl Admin {
             )),
         }
     }
+}
+
+/// A replay refused, as problem+json: nothing changed.
+fn refused(e: crate::replay::Refused) -> Problem {
+    use crate::replay::Refused::*;
+    let (status, code) = match &e {
+        UnknownService(_) => (StatusCode::NOT_FOUND, "unknown-service"),
+        UnknownRule { .. } => (StatusCode::NOT_FOUND, "unknown-rule"),
+        UnknownArchive(_) => (StatusCode::NOT_FOUND, "unknown-archive"),
+        UnknownReplay(_) => (StatusCode::NOT_FOUND, "unknown-replay"),
+        BadWindow(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-window"),
+        AlreadyRunning { .. } => (StatusCode::CONFLICT, "replay-running"),
+        Finished(..) => (StatusCode::CONFLICT, "replay-finished"),
+    };
+    Problem::new(status, code, e.to_string())
+}
+
+/// `?source=&type=&aggregateId=&from=&to=&limit=&cursor=` of the archive's page endpoint.
+fn archive_query(query: &str) -> Result<bulkhead::embedded::ArchiveQuery, Problem> {
+    let mut q = bulkhead::embedded::ArchiveQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    let bad = |d: String| Problem::bad_request("invalid-query", d);
+    let millis = |name: &str, v: &str| {
+        crate::replay::parse_time(name, v)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| bad(e.to_string()))
+    };
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        let value = value.into_owned();
+        match name.as_ref() {
+            "source" => q.source = Some(value),
+            "type" => q.detail_type = Some(value),
+            "aggregateId" => q.aggregate_id = Some(value),
+            "from" => q.from_millis = Some(millis("from", &value)?),
+            "to" => q.to_millis = Some(millis("to", &value)?),
+            "cursor" => q.cursor = Some(value),
+            "limit" => {
+                q.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=bulkhead::embedded::MAX_PAGE).contains(n))
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "limit {value:?} is not within 1–{}",
+                            bulkhead::embedded::MAX_PAGE
+                        ))
+                    })?
+            }
+            other => return Err(bad(format!("unknown query parameter {other:?}"))),
+        }
+    }
+    Ok(q)
 }
 
 /// Admin writes take JSON only: a request with a body must say `application/json`, and no

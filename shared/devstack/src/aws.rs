@@ -18,7 +18,9 @@ use crate::template::QueueSpec;
 use async_trait::async_trait;
 use bulkhead::bus::Bus;
 use bulkhead::bus::aws::EventBridgeBus;
-use bulkhead::embedded::{Database, QueueDepth};
+use bulkhead::embedded::{ArchivePage, ArchiveQuery, Database, QueueDepth};
+use bulkhead::mail::outbox::Outbox;
+use bulkhead::mail::{Mail, Mailer};
 use bulkhead::store::aws::DynamoTable;
 use bulkhead::store::{Item, Table};
 use bulkhead::{Error, Result};
@@ -169,5 +171,18 @@ impl Infra for AwsInfra {
                 .cmp(&b["detail"]["occurredAt"].as_str())
         });
         Ok(events)
+    }
+
+    async fn archive_page(&self, query: &ArchiveQuery) -> Result<ArchivePage> {
+        self.collect_archive().await?;
+        self.db.archive_page(crate::infra::ARCHIVE, query)
+    }
+
+    fn mailer(&self) -> Arc<dyn Mailer> {
+        Arc::new(Outbox::new(self.db.clone()))
+    }
+
+    fn outbox(&self) -> Result<Vec<Mail>> {
+        self.db.outbox()
     }
 }

@@ -2,6 +2,7 @@
 
 use bulkhead::bus::Bus;
 use bulkhead::host::Host;
+use bulkhead::mail::Mailer;
 use bulkhead::store::Table;
 use bulkhead::{Error, Result};
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ pub struct DevHost {
     env: HashMap<String, String>,
     tables: HashMap<String, Arc<dyn Table>>,
     buses: HashMap<String, Arc<dyn Bus>>,
+    mailer: Arc<dyn Mailer>,
 }
 
 impl DevHost {
@@ -18,8 +20,14 @@ impl DevHost {
         env: HashMap<String, String>,
         tables: HashMap<String, Arc<dyn Table>>,
         buses: HashMap<String, Arc<dyn Bus>>,
+        mailer: Arc<dyn Mailer>,
     ) -> Self {
-        DevHost { env, tables, buses }
+        DevHost {
+            env,
+            tables,
+            buses,
+            mailer,
+        }
     }
 }
 
@@ -40,5 +48,10 @@ impl Host for DevHost {
             .get(name)
             .cloned()
             .ok_or_else(|| Error::Config(format!("no bus {name} in the template")))
+    }
+
+    /// The devstack's outbox, which the devstack reads back (`/_devstack/outbox`).
+    fn mailer(&self) -> Result<Arc<dyn Mailer>> {
+        Ok(self.mailer.clone())
     }
 }

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use bulkhead::Result;
 use bulkhead::bus::Bus;
 use bulkhead::bus::embedded::{EmbeddedBus, Rule};
-use bulkhead::embedded::{Database, QueueDepth, TableSpec};
+use bulkhead::embedded::{ArchivePage, ArchiveQuery, Database, QueueDepth, TableSpec};
+use bulkhead::mail::outbox::Outbox;
+use bulkhead::mail::{Mail, Mailer};
 use bulkhead::store::embedded::EmbeddedTable;
 use bulkhead::store::{Condition, Item, Table, Write};
 use serde_json::{Value, json};
@@ -82,6 +84,12 @@ pub trait Infra: Send + Sync {
     async fn put_raw(&self, table: &str, item: Item) -> Result<()>;
     /// Every event the bus accepted, oldest first.
     async fn archived(&self) -> Result<Vec<Value>>;
+    /// A page of the archive's events, in order of event time.
+    async fn archive_page(&self, query: &ArchiveQuery) -> Result<ArchivePage>;
+    /// The local outbox every function's mail goes to, on either backend.
+    fn mailer(&self) -> Arc<dyn Mailer>;
+    /// Every mail the outbox holds, oldest first.
+    fn outbox(&self) -> Result<Vec<Mail>>;
 }
 
 /// The stream ARN the devstack gives a table.
@@ -240,6 +248,18 @@ impl Infra for EmbeddedInfra {
             .iter()
             .filter_map(|e| serde_json::from_str(e).ok())
             .collect())
+    }
+
+    async fn archive_page(&self, query: &ArchiveQuery) -> Result<ArchivePage> {
+        self.db.archive_page(ARCHIVE, query)
+    }
+
+    fn mailer(&self) -> Arc<dyn Mailer> {
+        Arc::new(Outbox::new(self.db.clone()))
+    }
+
+    fn outbox(&self) -> Result<Vec<Mail>> {
+        self.db.outbox()
     }
 }
 

@@ -18,6 +18,7 @@ pub mod infra;
 pub mod openapi;
 pub mod pollers;
 pub mod registry;
+pub mod replay;
 pub mod serve;
 pub mod template;
 
@@ -46,6 +47,13 @@ pub enum Error {
     Token(String),
     #[error("binding {0}, which is not loopback, needs --allow-remote")]
     RemoteBind(SocketAddr),
+    /// A replay refused: nothing changed.
+    #[error("replay refused: {0}")]
+    Replay(#[from] replay::Refused),
+    #[error("AWS: {0}")]
+    Aws(String),
+    #[error("devstack: {0}")]
+    Http(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -200,7 +208,7 @@ pub async fn start(config: Config) -> Result<Running> {
         );
     }
 
-    let functions = registry::Functions::build(&template, &tables, &buses)?;
+    let functions = registry::Functions::build(&template, &tables, &buses, infra.mailer())?;
     let mut tasks = vec![];
     let mut streams = vec![];
     for (function, trigger) in &functions.triggers {

@@ -86,6 +86,101 @@ enum Command {
         #[arg(long)]
         impact: bool,
     },
+    /// Replay archived events of a time window to one service's rules only, and watch it
+    /// (Ctrl-C cancels): in the devstack at `--devstack`, or with `--aws-endpoint` (or
+    /// `--stack-name` and the account's credentials) through EventBridge StartReplay.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The service whose rules get the events, as the template names it (`CodeUri`).
+    #[arg(long, required_unless_present_any = ["watch", "cancel"])]
+    service: Option<String>,
+    /// Start of the window of event time (RFC 3339), inclusive.
+    #[arg(long, required_unless_present_any = ["watch", "cancel"])]
+    from: Option<String>,
+    /// End of the window (RFC 3339), exclusive; not in the future.
+    #[arg(long, required_unless_present_any = ["watch", "cancel"])]
+    to: Option<String>,
+    /// Only this rule of the service (a logical id); default: all its rules.
+    #[arg(long)]
+    rule: Option<String>,
+    /// The archive (a logical id); default: the template's.
+    #[arg(long)]
+    archive: Option<String>,
+    /// Start it and return, without watching.
+    #[arg(long)]
+    detach: bool,
+    /// Watch this replay until it ends.
+    #[arg(long, conflicts_with_all = ["service", "cancel"])]
+    watch: Option<String>,
+    /// Cancel this replay.
+    #[arg(long, conflicts_with_all = ["service", "watch"])]
+    cancel: Option<String>,
+    /// The running devstack to replay in.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    devstack: String,
+    /// A stack SAM deployed: replay on its EventBridge with the account's credentials.
+    #[arg(long)]
+    stack_name: Option<String>,
+}
+
+impl ReplayArgs {
+    fn action(self) -> devstack::replay::cli::Action {
+        use devstack::replay::cli::Action;
+        match (self.watch, self.cancel) {
+            (Some(name), _) => Action::Watch(name),
+            (_, Some(name)) => Action::Cancel(name),
+            _ => Action::Start {
+                request: devstack::replay::Request {
+                    service: self.service.unwrap_or_default(),
+                    from: self.from.unwrap_or_default(),
+                    to: self.to.unwrap_or_default(),
+                    rule: self.rule,
+                    archive: self.archive,
+                },
+                detach: self.detach,
+            },
+        }
+    }
+}
+
+/// `devstack replay`: exits non-zero when the replay failed.
+async fn replay(
+    args: ReplayArgs,
+    template: &std::path::Path,
+    endpoint: Option<String>,
+    prefix: String,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use devstack::replay::cli;
+    if endpoint.is_none() && args.stack_name.is_none() {
+        let devstack = cli::Devstack::new(&args.devstack);
+        let status = cli::on_devstack(&devstack, args.action()).await?;
+        if status.state == devstack::replay::State::Failed {
+            return Err(format!("replay {} failed", status.name).into());
+        }
+        return Ok(());
+    }
+    #[cfg(feature = "aws")]
+    {
+        use devstack::replay::eventbridge::{EventBridgeReplays, Names};
+        let names = match args.stack_name.clone() {
+            Some(stack) => Names::Stack(stack),
+            None => Names::Prefix(prefix),
+        };
+        let replays = EventBridgeReplays::connect(template, endpoint.as_deref(), names).await?;
+        let described = cli::on_eventbridge(&replays, args.action()).await?;
+        if described.state == "FAILED" {
+            return Err(format!("replay {} failed", described.name).into());
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = (template, prefix);
+        Err("replaying on AWS needs a build with --features aws".into())
+    }
 }
 
 fn parse_plan(json: &str) -> Result<devstack::faults::Plan, String> {
@@ -126,6 +221,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         println!("{} fixtures in {}", fixtures.len(), out.display());
         return Ok(());
+    }
+    if let Some(Command::Replay(args)) = cli.command {
+        return replay(args, &cli.template, cli.aws_endpoint, cli.resource_prefix).await;
     }
     if let Some(Command::Contracts { out, impact }) = &cli.command {
         let template = Template::load(&cli.template)?;

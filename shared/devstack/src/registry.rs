@@ -104,7 +104,7 @@ impl Functions {
         for bus in &template.buses {
             buses.insert(bus.clone(), infra.bus(bus)?);
         }
-        Functions::build(template, &tables, &buses)
+        Functions::build(template, &tables, &buses, infra.mailer())
     }
 
     /// Builds each function with its template environment. A function without a registry
@@ -114,6 +114,7 @@ impl Functions {
         template: &Template,
         tables: &HashMap<String, Arc<dyn Table>>,
         buses: &HashMap<String, Arc<dyn Bus>>,
+        mailer: Arc<dyn bulkhead::mail::Mailer>,
     ) -> crate::Result<Functions> {
         let contracts = Arc::new(crate::contracts::validate::Contracts::load(
             &template.contracts,
@@ -129,7 +130,12 @@ impl Functions {
         let registry = registry();
         let mut functions = Functions::default();
         for function in &template.functions {
-            let host = DevHost::new(function.env.clone(), tables.clone(), buses.clone());
+            let host = DevHost::new(
+                function.env.clone(),
+                tables.clone(),
+                buses.clone(),
+                mailer.clone(),
+            );
             let handler = registry.get(function.binary.as_str()).ok_or_else(|| {
                 crate::Error::Registry(format!(
                     "{} ({}) has no local handler",

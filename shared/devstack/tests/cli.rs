@@ -253,3 +253,97 @@ async fn a_request_in_flight_at_ctrl_c_completes() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+fn replay(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_devstack"))
+        .arg("replay")
+        .args(["--template", &template()])
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn devstack_replay_starts_and_watches_a_replay_and_refuses_bad_input_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, first) = start(dir.path());
+    let url = url_of(&first);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (ok, text) = replay(&[
+        "--devstack",
+        &url,
+        "--service",
+        "notifications",
+        "--from",
+        "2026-01-01T00:00:00Z",
+        "--to",
+        &now,
+    ]);
+    assert!(ok, "{text}");
+    assert!(text.contains("COMPLETED 0/0 events"), "{text}");
+    assert!(text.contains("NotificationsRule"), "{text}");
+    for (args, says) in [
+        (
+            vec![
+                "--service",
+                "nobody",
+                "--from",
+                "2026-01-01T00:00:00Z",
+                "--to",
+                &now,
+            ],
+            "unknown-service",
+        ),
+        (
+            vec![
+                "--service",
+                "notifications",
+                "--from",
+                "2026-01-01T00:00:00Z",
+                "--to",
+                "2999-01-01T00:00:00Z",
+            ],
+            "invalid-window",
+        ),
+        (
+            vec![
+                "--service",
+                "notifications",
+                "--rule",
+                "SalesRule",
+                "--from",
+                "2026-01-01T00:00:00Z",
+                "--to",
+                &now,
+            ],
+            "unknown-rule",
+        ),
+        (vec!["--cancel", "nope"], "unknown-replay"),
+    ] {
+        let mut all = vec!["--devstack", url.as_str()];
+        all.extend(args);
+        let (ok, text) = replay(&all);
+        assert!(!ok && text.contains(says), "{all:?}: {text}");
+    }
+    let (ok, text) = replay(&["--service", "notifications"]);
+    assert!(
+        !ok && text.contains("--from"),
+        "clap names what is missing: {text}"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let (ok, text) = replay(&[
+        "--devstack",
+        &url,
+        "--service",
+        "notifications",
+        "--from",
+        "2026-01-01T00:00:00Z",
+        "--to",
+        &now,
+    ]);
+    assert!(!ok && text.contains("no devstack answers"), "{text}");
+}

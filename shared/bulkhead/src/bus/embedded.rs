@@ -4,9 +4,10 @@
 //! What the bus delivers to lives beside it: [`queues`] (SQS's messages, visibility and
 //! redrive) and [`archive`] (every accepted event).
 
-pub(crate) mod archive;
+pub mod archive;
 pub(crate) mod queues;
 
+pub use archive::{ArchivePage, ArchiveQuery, Archived};
 pub use queues::{Message, QueueDepth, Redrive};
 
 use super::{Bus, BusEntry, EntryFailure, MAX_ENTRIES, MAX_REQUEST_BYTES};

@@ -29,9 +29,18 @@ pub struct Delivered {
     #[serde(rename = "detail-type")]
     pub detail_type: String,
     pub detail: PublicEvent,
+    /// The replay that sent this event again from the archive, as EventBridge marks a
+    /// replayed event; `None` for a live event.
+    #[serde(default, rename = "replay-name")]
+    pub replay_name: Option<String>,
 }
 
 impl Delivered {
+    /// Whether this is a replay of an archived event rather than a live one.
+    pub fn is_replay(&self) -> bool {
+        self.replay_name.is_some()
+    }
+
     pub fn parse(message: &SqsMessage) -> Result<Delivered> {
         let body = message
             .body
@@ -262,6 +271,7 @@ mod tests {
             source: source.into(),
             detail_type: detail_type.into(),
             detail,
+            replay_name: None,
         }
     }
 
@@ -281,6 +291,20 @@ mod tests {
             listener.apply(other).await.unwrap();
         }
         assert_eq!(*seen.lock().unwrap(), [1]);
+    }
+
+    #[test]
+    fn a_replayed_event_says_so_and_a_live_one_does_not() {
+        let body = |extra: &str| {
+            format!(
+                r#"{{"source":"bulkhead.orders","detail-type":"OrderPlaced"{extra},"detail":{{"id":"order:o-1:1","type":"OrderPlaced","schemaVersion":1,"aggregate":{{"type":"order","id":"o-1","version":1}},"occurredAt":"t","state":{{}}}}}}"#
+            )
+        };
+        let live: Delivered = serde_json::from_str(&body("")).unwrap();
+        let replayed: Delivered = serde_json::from_str(&body(r#","replay-name":"r-1""#)).unwrap();
+        assert!(!live.is_replay());
+        assert_eq!(replayed.replay_name.as_deref(), Some("r-1"));
+        assert!(replayed.is_replay());
     }
 
     #[tokio::test]

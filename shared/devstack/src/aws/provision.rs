@@ -80,14 +80,18 @@ impl AwsInfra {
                 .filter(|r| &r.bus == bus)
                 .map(|r| (r.name.clone(), r.pattern.clone(), r.targets.clone()))
                 .collect();
-            // The devstack's copy of the archive: every event, to a queue it reads itself.
+            // The devstack's copy of the archive: every event but replays, to a queue it
+            // reads itself, as an EventBridge archive keeps no replayed event.
             rules.push((
                 "DevstackArchiveRule".into(),
-                json!({ "source": sources }),
+                json!({ "source": sources, "replay-name": [{ "exists": false }] }),
                 vec![ARCHIVE_QUEUE.into()],
             ));
             for (rule, pattern, targets) in rules {
                 infra.create_rule(bus, &rule, &pattern, &targets).await?;
+            }
+            for (archive, _) in template.archives.iter().filter(|(_, b)| b == bus) {
+                infra.create_archive(bus, archive).await?;
             }
         }
         Ok(infra)
@@ -245,6 +249,33 @@ impl AwsInfra {
             .events
             .create_event_bus()
             .name(self.physical(bus))
+            .send()
+            .await
+        {
+            let e = e.into_service_error();
+            if !e.is_resource_already_exists_exception() {
+                return Err(aws_err(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// The endpoint's own archive of the bus, which `StartReplay` replays from.
+    async fn create_archive(&self, bus: &str, archive: &str) -> Result<()> {
+        let arn = self
+            .events
+            .describe_event_bus()
+            .name(self.physical(bus))
+            .send()
+            .await
+            .map_err(|e| aws_err(e.into_service_error()))?
+            .arn
+            .ok_or_else(|| Error::Store(format!("no ARN for {bus}")))?;
+        if let Err(e) = self
+            .events
+            .create_archive()
+            .archive_name(self.physical(archive))
+            .event_source_arn(arn)
             .send()
             .await
         {

@@ -55,6 +55,7 @@ impl Database {
             crate::trigger::embedded::SCHEMA,
             crate::bus::embedded::queues::SCHEMA,
             crate::bus::embedded::archive::SCHEMA,
+            crate::mail::outbox::SCHEMA,
         ] {
             conn.execute_batch(schema)?;
         }
