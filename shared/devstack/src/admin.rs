@@ -32,7 +32,7 @@ pub struct Admin {
     /// The API's OpenAPI document, generated from the route declarations, served
     /// unauthenticated at `GET /openapi.json`.
     openapi: String,
-    replayer: crate::replay::Replayer,
+    rebuilder: Arc<crate::rebuild::Rebuilder>,
 }
 
 impl Admin {
@@ -41,9 +41,10 @@ impl Admin {
         faults: Arc<Faults>,
         infra: Arc<dyn Infra>,
         streams: Vec<StreamConsumer>,
+        rebuilder: Arc<crate::rebuild::Rebuilder>,
     ) -> Self {
         Admin {
-            replayer: crate::replay::Replayer::new(template, infra.clone(), faults.clone()),
+            rebuilder,
             faults,
             infra,
             queues: template.queues.clone(),
@@ -166,17 +167,37 @@ impl Admin {
             (Method::GET, ["archives", archive, ..]) if *archive != ARCHIVE => Err(refused(
                 crate::replay::Refused::UnknownArchive(archive.to_string()),
             )),
-            (Method::GET, ["replays"]) => ok(json!(self.replayer.list())),
+            (Method::GET, ["replays"]) => ok(json!(self.rebuilder.replayer().list())),
             (Method::POST, ["replays"]) => {
                 let request: crate::replay::Request = bulkhead::http::parse_json(&body)?;
-                let started = self.replayer.start(&request).map_err(refused)?;
+                let started = self.rebuilder.replayer().start(&request).map_err(refused)?;
                 Ok((StatusCode::CREATED, axum::Json(started)).into_response())
             }
-            (Method::GET, ["replays", name]) => {
-                ok(json!(self.replayer.status(name).map_err(refused)?))
+            (Method::GET, ["replays", name]) => ok(json!(
+                self.rebuilder.replayer().status(name).map_err(refused)?
+            )),
+            (Method::POST, ["replays", name, "cancel"]) => ok(json!(
+                self.rebuilder.replayer().cancel(name).map_err(refused)?
+            )),
+            (Method::GET, ["rebuilds"]) => ok(json!(self.rebuilder.list())),
+            (Method::POST, ["rebuilds"]) => {
+                let request: crate::rebuild::Request = bulkhead::http::parse_json(&body)?;
+                let started = self.rebuilder.start(&request).map_err(not_rebuilt)?;
+                Ok((StatusCode::CREATED, axum::Json(started)).into_response())
             }
-            (Method::POST, ["replays", name, "cancel"]) => {
-                ok(json!(self.replayer.cancel(name).map_err(refused)?))
+            (Method::GET, ["rebuilds", name]) => {
+                ok(json!(self.rebuilder.status(name).map_err(not_rebuilt)?))
+            }
+            (Method::GET, ["tables", table, "generations", n, "items"])
+                if self.tables.contains_key(*table) =>
+            {
+                let n: u32 = n.parse().map_err(|_| {
+                    Problem::bad_request("invalid-generation", format!("{n} is not a generation"))
+                })?;
+                match self.infra.generation_items(table, n).await {
+                    Ok(items) => ok(json!(items)),
+                    Err(e) => Err(Problem::unprocessable("no-generations", e.to_string())),
+                }
             }
             (Method::GET, ["outbox"]) => ok(json!(self.infra.outbox()?)),
             (Method::GET, ["queues", queue, "messages"]) if self.queues.contains_key(*queue) => {
@@ -219,6 +240,20 @@ fn refused(e: crate::replay::Refused) -> Problem {
         BadWindow(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-window"),
         AlreadyRunning { .. } => (StatusCode::CONFLICT, "replay-running"),
         Finished(..) => (StatusCode::CONFLICT, "replay-finished"),
+    };
+    Problem::new(status, code, e.to_string())
+}
+
+/// A rebuild refused, as problem+json: nothing changed.
+fn not_rebuilt(e: crate::rebuild::Refused) -> Problem {
+    use crate::rebuild::Refused::*;
+    let (status, code) = match &e {
+        Replay(replay) => return refused(replay.clone()),
+        UnknownService(_) => (StatusCode::NOT_FOUND, "unknown-service"),
+        UnknownRebuild(_) => (StatusCode::NOT_FOUND, "unknown-rebuild"),
+        NotAView { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not-a-view"),
+        Unsupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rebuild-unsupported"),
+        AlreadyRunning { .. } => (StatusCode::CONFLICT, "rebuild-running"),
     };
     Problem::new(status, code, e.to_string())
 }

@@ -74,6 +74,7 @@ impl Gateway {
         faults: Arc<Faults>,
         infra: Arc<dyn Infra>,
         streams: Vec<StreamConsumer>,
+        rebuilder: Arc<crate::rebuild::Rebuilder>,
     ) -> Self {
         let mut routes = vec![];
         for f in &template.functions {
@@ -100,7 +101,7 @@ impl Gateway {
             routes,
             functions,
             auth,
-            admin: Admin::new(template, faults.clone(), infra, streams),
+            admin: Admin::new(template, faults.clone(), infra, streams, rebuilder),
             faults,
             allow_remote: false,
         }

@@ -90,6 +90,41 @@ pub trait Infra: Send + Sync {
     fn mailer(&self) -> Arc<dyn Mailer>;
     /// Every mail the outbox holds, oldest first.
     fn outbox(&self) -> Result<Vec<Mail>>;
+    /// Generation `n` of a table (see `rebuild`): `<logical>~g<n>`, or the table itself
+    /// for generation 1.
+    fn generation(&self, logical: &str, n: u32) -> Result<Arc<dyn Table>> {
+        let _ = (logical, n);
+        Err(bulkhead::Error::Config(
+            "this backend does not keep generations of a table".into(),
+        ))
+    }
+    /// Every item of a generation, in key order.
+    async fn generation_items(&self, logical: &str, n: u32) -> Result<Vec<Item>> {
+        let _ = (logical, n);
+        Err(bulkhead::Error::Config(
+            "this backend does not keep generations of a table".into(),
+        ))
+    }
+    /// Drops a generation, as DeleteTable does.
+    async fn drop_generation(&self, logical: &str, n: u32) -> Result<()> {
+        let _ = (logical, n);
+        Err(bulkhead::Error::Config(
+            "this backend does not keep generations of a table".into(),
+        ))
+    }
+    /// Whether [`Infra::generation`] works here.
+    fn keeps_generations(&self) -> bool {
+        false
+    }
+}
+
+/// The physical name of generation `n` of a table.
+pub fn generation_name(logical: &str, n: u32) -> String {
+    if n <= 1 {
+        logical.to_string()
+    } else {
+        format!("{logical}~g{n}")
+    }
 }
 
 /// The stream ARN the devstack gives a table.
@@ -260,6 +295,28 @@ impl Infra for EmbeddedInfra {
 
     fn outbox(&self) -> Result<Vec<Mail>> {
         self.db.outbox()
+    }
+
+    fn generation(&self, logical: &str, n: u32) -> Result<Arc<dyn Table>> {
+        let spec = TableSpec {
+            name: generation_name(logical, n),
+            ..self.spec(logical)?.clone()
+        };
+        Ok(Arc::new(EmbeddedTable::new(self.db.clone(), spec)))
+    }
+
+    async fn generation_items(&self, logical: &str, n: u32) -> Result<Vec<Item>> {
+        self.spec(logical)?;
+        self.db.items_of(&generation_name(logical, n))
+    }
+
+    async fn drop_generation(&self, logical: &str, n: u32) -> Result<()> {
+        self.spec(logical)?;
+        self.db.drop_table(&generation_name(logical, n)).map(drop)
+    }
+
+    fn keeps_generations(&self) -> bool {
+        true
     }
 }
 

@@ -17,6 +17,7 @@ pub mod host;
 pub mod infra;
 pub mod openapi;
 pub mod pollers;
+pub mod rebuild;
 pub mod registry;
 pub mod replay;
 pub mod serve;
@@ -196,9 +197,19 @@ pub async fn start(config: Config) -> Result<Running> {
     };
     let faults = Arc::new(faults::Faults::new(config.faults.clone()));
 
+    // Every function holds a table through its alias, which a rebuild switches.
+    let generations = Arc::new(rebuild::alias::Generations::load(&config.data_dir)?);
     let mut tables: HashMap<String, Arc<dyn Table>> = HashMap::new();
+    let mut aliases = HashMap::new();
     for name in template.tables.keys() {
-        tables.insert(name.clone(), infra.table(name)?);
+        let generation = generations.of(name);
+        let table = match generation {
+            1 => infra.table(name)?,
+            n => infra.generation(name, n)?,
+        };
+        let alias = Arc::new(rebuild::alias::Alias::new(generation, table));
+        tables.insert(name.clone(), alias.clone());
+        aliases.insert(name.clone(), alias);
     }
     let mut buses: HashMap<String, Arc<dyn Bus>> = HashMap::new();
     for bus in &template.buses {
@@ -232,12 +243,15 @@ pub async fn start(config: Config) -> Result<Running> {
             });
         }
     }
+    let mut mirrors = HashMap::new();
     for (function, listener) in &functions.listeners {
         for mapping in &function.queues {
             let queue = template.queues[&mapping.queue].clone();
-            let source = infra.queue(&queue)?;
+            let (source, mirror) =
+                rebuild::mirror::Mirrored::new(infra.queue(&queue)?, infra.clone());
+            mirrors.insert(queue.name.clone(), mirror);
             tasks.push(pollers::spawn_queue(
-                source,
+                Arc::new(source),
                 function,
                 mapping,
                 queue,
@@ -272,7 +286,19 @@ pub async fn start(config: Config) -> Result<Running> {
         &template.jwt_audience,
     );
     let location = infra.location();
-    let gateway = gateway::Gateway::new(&template, http, auth, faults, infra, streams)
+    let rebuilder = Arc::new(rebuild::Rebuilder::new(
+        &template,
+        &config,
+        infra.clone(),
+        faults.clone(),
+        rebuild::Wiring {
+            aliases,
+            buses,
+            mirrors,
+            generations,
+        },
+    ));
+    let gateway = gateway::Gateway::new(&template, http, auth, faults, infra, streams, rebuilder)
         .allow_remote(config.allow_remote);
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let url = format!("http://{}", listener.local_addr()?);

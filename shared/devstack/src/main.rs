@@ -90,6 +90,19 @@ enum Command {
     /// (Ctrl-C cancels): in the devstack at `--devstack`, or with `--aws-endpoint` (or
     /// `--stack-name` and the account's credentials) through EventBridge StartReplay.
     Replay(ReplayArgs),
+    /// Rebuild a view blue/green in the running devstack at `--devstack`: a new generation
+    /// of its tables, filled from the archive and the live events while the current one
+    /// answers, then switched to; watch it to the end.
+    Rebuild {
+        /// The view's service, as the template names it (`CodeUri`).
+        #[arg(long)]
+        service: String,
+        /// Keep the old generation (no longer fed) instead of dropping it.
+        #[arg(long)]
+        keep_old: bool,
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        devstack: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -224,6 +237,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(Command::Replay(args)) = cli.command {
         return replay(args, &cli.template, cli.aws_endpoint, cli.resource_prefix).await;
+    }
+    if let Some(Command::Rebuild {
+        service,
+        keep_old,
+        devstack,
+    }) = cli.command
+    {
+        let devstack = devstack::replay::cli::Devstack::new(&devstack);
+        let request = devstack::rebuild::Request { service, keep_old };
+        let status = devstack::rebuild::cli::run(&devstack, &request).await?;
+        if status.state == devstack::rebuild::State::Failed {
+            return Err(format!("rebuild {} failed", status.name).into());
+        }
+        return Ok(());
     }
     if let Some(Command::Contracts { out, impact }) = &cli.command {
         let template = Template::load(&cli.template)?;

@@ -85,6 +85,17 @@ pub fn contracts() -> Vec<Contract> {
     contracts
 }
 
+/// A listener function, built on the given host.
+pub fn listener(function: &FunctionSpec, host: &DevHost) -> bulkhead::Result<Listener> {
+    match registry().get(function.binary.as_str()) {
+        Some(Handler::Queue(build)) => build(host),
+        _ => Err(bulkhead::Error::Config(format!(
+            "{} ({}) is not a listener of the registry",
+            function.name, function.binary
+        ))),
+    }
+}
+
 /// Every function of a template, built from its registry entry on the given ports.
 #[derive(Default)]
 pub struct Functions {

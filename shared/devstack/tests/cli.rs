@@ -347,3 +347,32 @@ async fn devstack_replay_starts_and_watches_a_replay_and_refuses_bad_input_clear
     ]);
     assert!(!ok && text.contains("no devstack answers"), "{text}");
 }
+
+#[tokio::test]
+async fn devstack_rebuild_rebuilds_a_view_and_refuses_what_is_not_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, first) = start(dir.path());
+    let url = url_of(&first);
+    let rebuild = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_devstack"))
+            .args(["rebuild", "--template", &template(), "--devstack", &url])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = rebuild(&["--service", "sales"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("Completed"), "{text}");
+    assert!(text.contains("SalesTable 1→2"), "{text}");
+    let (ok, text) = rebuild(&["--service", "orders"]);
+    assert!(!ok && text.contains("not-a-view"), "{text}");
+    child.kill().unwrap();
+    let _ = child.wait();
+    // The switch outlives the process.
+    let generations = std::fs::read_to_string(dir.path().join("generations.json")).unwrap();
+    let generations: serde_json::Value = serde_json::from_str(&generations).unwrap();
+    assert_eq!(generations, serde_json::json!({"SalesTable": 2}));
+}

@@ -16,8 +16,8 @@ pub enum Action {
 
 /// A running devstack's replays, over HTTP.
 pub struct Devstack {
-    url: String,
-    client: reqwest::Client,
+    pub url: String,
+    pub client: reqwest::Client,
 }
 
 impl Devstack {
@@ -28,7 +28,11 @@ impl Devstack {
         }
     }
 
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Status> {
+    /// Calls one of its endpoints; a problem answer becomes the error, with its code.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T> {
         let response = request
             .send()
             .await

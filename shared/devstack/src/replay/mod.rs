@@ -211,6 +211,16 @@ impl Replayer {
 
     /// Checks a request and starts the replay; nothing changes if it is refused.
     pub fn start(&self, request: &Request) -> Result<Status, Refused> {
+        self.start_into(request, BTreeMap::new())
+    }
+
+    /// As [`Replayer::start`], but events meant for a queue named in `redirect` go to the
+    /// queue it maps to instead: a view's new generation is fed this way (`rebuild`).
+    pub fn start_into(
+        &self,
+        request: &Request,
+        redirect: BTreeMap<String, String>,
+    ) -> Result<Status, Refused> {
         let rules = self
             .services
             .get(&request.service)
@@ -281,7 +291,7 @@ impl Replayer {
         let (infra, faults) = (self.infra.clone(), self.faults.clone());
         let window = (from.timestamp_millis(), to.timestamp_millis());
         tokio::spawn(async move {
-            let outcome = run(infra, &faults, &replay, &rules, window).await;
+            let outcome = run(infra, &faults, &replay, &rules, &redirect, window).await;
             match outcome {
                 Ok(()) if replay.cancel.load(Ordering::SeqCst) => {
                     replay.set(State::Cancelled, None)
@@ -332,6 +342,7 @@ async fn run(
     faults: &Faults,
     replay: &Replay,
     rules: &[RuleSpec],
+    redirect: &BTreeMap<String, String>,
     (from, to): (i64, i64),
 ) -> bulkhead::Result<()> {
     let mut matcher = Quamina::new();
@@ -387,6 +398,7 @@ async fn run(
             let body = again.to_string();
             for rule in rules {
                 for queue in &rule.targets {
+                    let queue = redirect.get(queue).unwrap_or(queue);
                     infra.send(queue, body.clone()).await?;
                 }
             }

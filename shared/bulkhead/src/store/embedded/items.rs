@@ -209,6 +209,32 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Every item of a table, in key order: the devstack compares generations of a view
+    /// with it.
+    pub fn items_of(&self, table: &str) -> Result<Vec<Item>> {
+        let rows: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt =
+                conn.prepare_cached("SELECT item FROM items WHERE tbl = ?1 ORDER BY pk, sk")?;
+            stmt.query_map(params![table], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        rows.iter().map(|t| from_json(t)).collect()
+    }
+
+    /// Drops a table's items and index entries at once, as DeleteTable does: without change
+    /// records, since a dropped table's stream ends with it.
+    pub fn drop_table(&self, table: &str) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM index_entries WHERE tbl = ?1", params![table])?;
+        let dropped = tx.execute("DELETE FROM items WHERE tbl = ?1", params![table])?;
+        tx.commit()?;
+        Ok(dropped)
+    }
+}
+
 fn last_key(item: &Item, query: &Query) -> Result<Item> {
     let (partition, sort) = query.key_attributes();
     let mut key = Key::of(item)?.to_item();
