@@ -112,15 +112,70 @@ def invoke(bootstrap, env, event):
     api = RuntimeApi(event)
     env = dict(env, AWS_LAMBDA_RUNTIME_API=api.address)
     started = time.monotonic()
-    process = subprocess.Popen([bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([bootstrap], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     finished = api.done.wait(30)
     process.kill()
-    _, stderr = process.communicate()
+    stdout, stderr = process.communicate()
     api.server.shutdown()
+    stderr = (stderr + stdout).decode(errors="replace")[-2000:]
     if not finished:
-        return None, stderr.decode(errors="replace")[-2000:], None
+        return None, stderr, None, []
     init_ms = (api.first_next_at - started) * 1000 if api.first_next_at else None
-    return api.answer, stderr.decode(errors="replace")[-2000:], init_ms
+    lines = []
+    for line in stdout.decode(errors="replace").splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            pass
+    return api.answer, stderr, init_ms, lines
+
+
+EVENT_FIELDS = ["eventId", "eventType", "aggregate", "version", "correlationId", "causationId"]
+
+
+def role(resource):
+    kinds = {e["Type"] for e in resource["Properties"].get("Events", {}).values()}
+    return "trigger" if "DynamoDB" in kinds else "listener" if "SQS" in kinds else "api"
+
+
+def observed(logical_id, kind, event, lines):
+    """What the function's stdout must show: EMF lines in namespace Bulkhead with the
+    dimension `function`, the figures of its role, and the event's ids on every line about
+    one event. Answers what is wrong, if anything."""
+    wrong = []
+    emf = [l for l in lines if "_aws" in l]
+    figures = {}
+    for line in emf:
+        directive = line["_aws"]["CloudWatchMetrics"][0]
+        if directive["Namespace"] != "Bulkhead" or "function" not in directive["Dimensions"][0]:
+            wrong.append(f"an EMF line outside Bulkhead/function: {line}")
+        if line.get("function") != logical_id:
+            wrong.append(f"an EMF line of function {line.get('function')}")
+        for metric in directive["Metrics"]:
+            if metric["Name"] not in line:
+                wrong.append(f"{metric['Name']} has no value: {line}")
+            figures[metric["Name"]] = {d: line.get(d) for d in directive["Dimensions"][0]}
+    method = ((event.get("requestContext") or {}).get("http") or {}).get("method", "GET")
+    expected = {
+        "trigger": ["EventsPublished", "PutEventsLatency"],
+        "listener": ["MessagesFailed"],
+        "api": ["Commands"] if method not in ("GET", "HEAD") else [],
+    }[kind]
+    for name in expected:
+        if name not in figures:
+            wrong.append(f"no {name} figure among {sorted(figures)}")
+    if kind == "listener" and not {"MessagesApplied", "MessagesIgnored"} & set(figures):
+        wrong.append(f"no applied or ignored message among {sorted(figures)}")
+    if "Commands" in expected and "outcome" not in figures.get("Commands", {}):
+        wrong.append("Commands has no outcome dimension")
+    about = [l for l in lines if l.get("message") in ("event to publish", "message applied", "message ignored")]
+    if kind != "api" and not about:
+        wrong.append("no line about an event")
+    for line in about:
+        missing = [f for f in EVENT_FIELDS if f not in line.get("span", {})]
+        if missing:
+            wrong.append(f"a line about an event without {missing}: {line}")
+    return wrong
 
 
 def check(answer, expect):
@@ -161,14 +216,19 @@ def main(build_dir, template_path, endpoint, fixtures_dir):
         if not os.access(bootstrap, os.X_OK):
             failures.append(f"{logical_id}: no bootstrap at {bootstrap}")
             continue
-        answer, stderr, init_ms = invoke(bootstrap, env, fixture["event"])
+        answer, stderr, init_ms, lines = invoke(bootstrap, env, fixture["event"])
         if answer is None:
             failures.append(f"{logical_id}: no answer within 30 s\n{stderr}")
             continue
         ok, seen = check(answer, fixture["expect"])
-        print(f"{'ok  ' if ok else 'FAIL'} {logical_id}: init {init_ms:.1f} ms, answered {seen[:160]}")
+        kind = role(template["Resources"][logical_id])
+        wrong = observed(logical_id, kind, fixture["event"], lines)
+        emf = sum(1 for l in lines if "_aws" in l)
+        print(f"{'ok  ' if ok and not wrong else 'FAIL'} {logical_id}: init {init_ms:.1f} ms, {emf} EMF lines, answered {seen[:140]}")
         if not ok:
             failures.append(f"{logical_id}: expected {json.dumps(fixture['expect'])}\n  got {seen}\n{stderr}")
+        if wrong:
+            failures.append(f"{logical_id}: " + "; ".join(wrong[:5]))
     for f in failures:
         print(f"FAILED: {f}", file=sys.stderr)
     print(f"invocations: {len(functions) - len(failures)} passed, {len(failures)} failed")

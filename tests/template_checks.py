@@ -166,6 +166,7 @@ def run(resources):
                 check(alarmed("AWS/Lambda", "IteratorAge", "FunctionName", function), f"{name}: {function} alarms on its iterator age")
             else:
                 check(alarmed("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", source), f"{name}: {source} alarms on the age of its oldest message")
+                check(alarmed("Bulkhead", "ViewLag", "function", function), f"{name}: {function} alarms on its view's lag (the EMF figure ViewLag)")
     dashboards = [n for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Dashboard"]
     check(len(dashboards) == 1, f"one dashboard ({dashboards})")
     shown = {s for d in dashboards for s in refs(resources[d]["Properties"].get("DashboardBody"))}
@@ -178,7 +179,7 @@ def run(resources):
 def broken_copies(resources):
     """Copies of the template that each lack one thing the observability checks demand."""
     alarms = [n for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    for metric in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "IteratorAge", "Errors"):
+    for metric in ("ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage", "IteratorAge", "Errors", "ViewLag"):
         for name in [n for n in alarms if resources[n]["Properties"].get("MetricName") == metric][:1]:
             yield f"without {name}", {k: v for k, v in resources.items() if k != name}
     for name in alarms[:1]:

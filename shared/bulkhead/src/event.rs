@@ -39,6 +39,19 @@ pub struct PublicEvent {
 }
 
 impl PublicEvent {
+    /// The span of every log line about this event (README: Observability).
+    pub fn span(&self) -> tracing::Span {
+        tracing::info_span!(
+            "event",
+            eventId = %self.id,
+            eventType = %self.event_type,
+            aggregate = %format_args!("{}#{}", self.aggregate.kind, self.aggregate.id),
+            version = self.aggregate.version,
+            correlationId = self.correlation_id.as_deref().unwrap_or_default(),
+            causationId = self.causation_id.as_deref().unwrap_or_default(),
+        )
+    }
+
     /// A new event whose id is derived from the aggregate and version, so that a retried
     /// trigger republishes the same id.
     pub fn new(event_type: &str, aggregate: AggregateRef, occurred_at: String) -> Self {

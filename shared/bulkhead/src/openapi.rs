@@ -83,7 +83,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(
     let router = router
         .route_layer(axum::middleware::from_fn_with_state(access, authorize))
         .with_state(state);
-    with_fallbacks(router)
+    with_fallbacks(router).layer(axum::middleware::from_fn(crate::http::observe))
 }
 
 fn access(doc: &utoipa::openapi::OpenApi) -> Access {

@@ -155,6 +155,8 @@ pub struct Trigger {
     samples: Option<Samples>,
     retry: Retry,
     in_flight: usize,
+    /// The function's name, as the label of its figures where one process runs many.
+    name: Option<Arc<str>>,
 }
 
 /// How many `PutEvents` requests a trigger keeps in flight together unless told otherwise:
@@ -172,7 +174,14 @@ impl Trigger {
             samples: None,
             retry: Retry::default(),
             in_flight: DEFAULT_IN_FLIGHT,
+            name: None,
         }
+    }
+
+    /// Names the function, so that its figures carry the label `function`.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.into());
+        self
     }
 
     /// Gives the trigger the producer's sample histories.
@@ -302,12 +311,20 @@ impl Trigger {
                 event.event_type, self.publishes.source
             )));
         }
-        Ok(Some(BusEntry {
+        let entry = BusEntry {
             source: self.publishes.source.to_string(),
             detail_type: event.event_type.clone(),
             time: event.occurred_at.clone(),
             detail: serde_json::to_string(&event)?,
-        }))
+        };
+        event.span().in_scope(|| {
+            tracing::info!(
+                schemaVersion = event.schema_version,
+                bytes = entry.size(),
+                "event to publish"
+            )
+        });
+        Ok(Some(entry))
     }
 
     /// Puts one request's entries, each with the index of its record, retrying the ones
@@ -343,20 +360,25 @@ impl Trigger {
         let mut pending: Vec<usize> = range.clone().collect();
         let mut delay = self.retry.first_delay;
         loop {
+            let started = Instant::now();
             let outcome = if pending.len() == range.len() {
                 self.bus.put_events(&entries).await
             } else {
                 let retried: Vec<BusEntry> = pending.iter().map(|&i| entries[i].clone()).collect();
                 self.bus.put_events(&retried).await
             };
+            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
             let mut permanent = None;
+            let sent = pending.len();
             pending = match outcome {
                 Ok(outcomes) => pending
                     .iter()
                     .zip(outcomes)
                     .filter_map(|(&i, outcome)| {
                         let failure = outcome.err()?;
-                        tracing::warn!(code = %failure.code, message = %failure.message, "entry rejected");
+                        event_span(&entries[i]).in_scope(|| {
+                            tracing::warn!(code = %failure.code, message = %failure.message, "entry rejected")
+                        });
                         if PERMANENT.contains(&failure.code.as_str()) {
                             permanent = Some(permanent.map_or(i, |p: usize| p.min(i)));
                         }
@@ -364,10 +386,17 @@ impl Trigger {
                     })
                     .collect(),
                 Err(e) => {
-                    tracing::warn!(error = %e, "PutEvents failed");
+                    tracing::warn!(error = %e, entries = sent, "PutEvents failed");
                     pending
                 }
             };
+            let rejected = pending.len();
+            crate::telemetry::figures::published(
+                self.name.as_deref(),
+                sent - rejected,
+                rejected,
+                latency_ms,
+            );
             if let Some(index) = permanent {
                 return fail(owners[index]);
             }
@@ -385,6 +414,13 @@ impl Trigger {
             delay = (delay * 2).min(self.retry.max_delay);
         }
     }
+}
+
+/// The span of an entry's event, read back from its detail (on the failure path only).
+fn event_span(entry: &BusEntry) -> tracing::Span {
+    serde_json::from_str::<crate::event::PublicEvent>(&entry.detail)
+        .map(|event| event.span())
+        .unwrap_or_else(|_| tracing::Span::none())
 }
 
 /// A record's sequence number. A record without one fails the whole batch, and Lambda

@@ -102,6 +102,7 @@ impl Admin {
             "injected": self.faults.injected(),
             "queues": queues,
             "streams": streams,
+            "metrics": crate::figures::snapshot(),
         }))
     }
 

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod aws;
 pub mod contracts;
 pub mod faults;
+pub mod figures;
 pub mod fixtures;
 pub mod gateway;
 pub mod host;
@@ -178,6 +179,9 @@ pub async fn start(config: Config) -> Result<Running> {
     }
     let template = template::Template::load(&config.template)?;
     std::fs::create_dir_all(&config.data_dir)?;
+    if figures::install() {
+        bulkhead::telemetry::figures::describe();
+    }
     let database = config.database_path();
     let embedded = infra::EmbeddedInfra::open(&template, &database)?;
     let db = embedded.database();

@@ -156,8 +156,14 @@ impl Functions {
             let spec = function.clone();
             match handler {
                 Handler::Http(build, _) => functions.http.push((spec, build(&host)?)),
-                Handler::Stream(build, _) => functions.triggers.push((spec, build(&host)?)),
-                Handler::Queue(build) => functions.listeners.push((spec, build(&host)?)),
+                Handler::Stream(build, _) => {
+                    let trigger = build(&host)?.named(&function.name);
+                    functions.triggers.push((spec, trigger))
+                }
+                Handler::Queue(build) => {
+                    let listener = build(&host)?.named(&function.name);
+                    functions.listeners.push((spec, listener))
+                }
             }
         }
         Ok(functions)

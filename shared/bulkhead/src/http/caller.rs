@@ -90,7 +90,11 @@ pub struct RequestMeta {
 impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
     type Rejection = Problem;
 
+    /// The ids the request's log line shows (`observe`), or, without it, read afresh.
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(meta) = parts.extensions.get::<RequestMeta>() {
+            return Ok(meta.clone());
+        }
         #[allow(irrefutable_let_patterns)]
         let request_id = match parts.extensions.get::<RequestContext>() {
             Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),

@@ -88,6 +88,7 @@ pub async fn count_once<S: Share>(
     for _ in 0..ATTEMPTS {
         let stored: Option<Applied<S>> = get_as(table, &bookkeeping).await?;
         if stored.as_ref().is_some_and(|s| s.version >= version) {
+            crate::telemetry::outcome::stale();
             return Ok(Upsert::Stale);
         }
         let (condition, old) = match stored {
@@ -107,7 +108,10 @@ pub async fn count_once<S: Share>(
             });
         }
         match table.write(writes).await {
-            Ok(()) => return Ok(Upsert::Applied),
+            Ok(()) => {
+                crate::telemetry::outcome::applied();
+                return Ok(Upsert::Applied);
+            }
             Err(Error::ConditionFailed { index: 0 }) => continue,
             Err(e) => return Err(e),
         }

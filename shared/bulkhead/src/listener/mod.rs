@@ -70,6 +70,8 @@ struct Route {
 pub struct Listener {
     routes: Vec<Route>,
     in_flight: usize,
+    /// The function's name, as the label of its figures where one process runs many.
+    name: Option<Arc<str>>,
 }
 
 /// Starts a listener whose handlers are given `context` (a table, usually) with each event.
@@ -118,6 +120,7 @@ impl<C: Clone + Send + Sync + 'static> Routes<C> {
         Listener {
             routes: self.routes,
             in_flight: DEFAULT_IN_FLIGHT,
+            name: None,
         }
     }
 }
@@ -126,6 +129,13 @@ impl Listener {
     /// Applies up to `messages` messages of a batch together (at least one).
     pub fn with_in_flight(mut self, messages: usize) -> Self {
         self.in_flight = messages.max(1);
+        self
+    }
+
+    /// Names the function, so that its figures carry the label `function` (the devstack
+    /// runs every function in one process; in Lambda the EMF dimension says it).
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -184,35 +194,75 @@ impl Listener {
     /// [`Listener::handle`] for a batch whose messages were decoded one by one: a message
     /// that did not decode fails alone.
     pub async fn handle_batch(&self, batch: Batch<SqsMessage>) -> SqsBatchResponse {
-        consume(batch, self.in_flight, |delivered| self.apply(delivered)).await
+        consume(batch, self.in_flight, self.name.as_deref(), |delivered| {
+            self.apply(delivered)
+        })
+        .await
     }
 }
 
 /// Applies `apply` to every message of the batch, `in_flight` at a time, and reports the
-/// ones that failed.
-async fn consume<F, Fut>(batch: Batch<SqsMessage>, in_flight: usize, apply: F) -> SqsBatchResponse
+/// ones that failed. Each message is applied in its event's span and says what became of
+/// it: applied, ignored (old or duplicate) or failed, with the view's lag.
+async fn consume<F, Fut>(
+    batch: Batch<SqsMessage>,
+    in_flight: usize,
+    function: Option<&str>,
+    apply: F,
+) -> SqsBatchResponse
 where
     F: Fn(Delivered) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    use crate::telemetry::{figures, outcome};
     use futures::StreamExt;
+    use tracing::Instrument;
+    let apply_one = |delivered: Delivered| {
+        let span = delivered.detail.span();
+        let occurred_at = chrono::DateTime::parse_from_rfc3339(&delivered.detail.occurred_at).ok();
+        let replay = delivered.replay_name.clone();
+        let work = outcome::observe(apply(delivered));
+        async move {
+            let (result, outcome) = work.await;
+            let lag_ms = occurred_at.map(|at| (crate::now_millis() - at.timestamp_millis()) as f64);
+            figures::message(function, outcome, lag_ms);
+            match &result {
+                Ok(()) => tracing::info!(
+                    outcome = outcome.as_str(),
+                    lagMs = lag_ms,
+                    replay = replay.as_deref(),
+                    "message {}",
+                    outcome.as_str()
+                ),
+                Err(e) => tracing::error!(error = %e, "message failed"),
+            }
+            result
+        }
+        .instrument(span)
+    };
     let messages = batch.records.len();
     let outcomes: Vec<(Option<String>, Result<()>)> =
         futures::stream::iter(batch.records.into_iter().map(|record| {
-            let apply = &apply;
+            let apply_one = &apply_one;
             async move {
                 match record {
                     Record::Decoded(message) => {
                         let outcome = match Delivered::parse(&message) {
-                            Ok(delivered) => apply(delivered).await,
-                            Err(e) => Err(e),
+                            Ok(delivered) => apply_one(delivered).await,
+                            Err(e) => {
+                                figures::message(function, outcome::Outcome::Failed, None);
+                                Err(e)
+                            }
                         };
                         (message.message_id, outcome)
                     }
-                    Record::Undecodable { ref error, .. } => (
-                        record.raw_string(&["messageId"]),
-                        Err(Error::Malformed(format!("SQS record: {error}"))),
-                    ),
+                    Record::Undecodable { ref error, .. } => {
+                        figures::message(function, outcome::Outcome::Failed, None);
+                        (
+                            record.raw_string(&["messageId"]),
+                            Err(Error::Malformed(format!("SQS record: {error}"))),
+                        )
+                    }
                 }
             }
         }))
@@ -222,7 +272,7 @@ where
     let mut response = SqsBatchResponse::default();
     for (message_id, outcome) in outcomes {
         if let Err(e) = outcome {
-            tracing::error!(error = %e, message_id = ?message_id, "message failed");
+            tracing::warn!(error = %e, message_id = ?message_id, "message reported as failed");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message_id.unwrap_or_default();
             response.batch_item_failures.push(failure);

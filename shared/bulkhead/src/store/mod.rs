@@ -278,8 +278,14 @@ pub async fn upsert_if_newer(table: &dyn Table, item: Item, version: u64) -> Res
         .write(vec![Write::put(item, Condition::OlderThan(version))])
         .await
     {
-        Ok(()) => Ok(Upsert::Applied),
-        Err(Error::ConditionFailed { .. }) => Ok(Upsert::Stale),
+        Ok(()) => {
+            crate::telemetry::outcome::applied();
+            Ok(Upsert::Applied)
+        }
+        Err(Error::ConditionFailed { .. }) => {
+            crate::telemetry::outcome::stale();
+            Ok(Upsert::Stale)
+        }
         Err(e) => Err(e),
     }
 }

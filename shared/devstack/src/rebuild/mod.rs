@@ -361,7 +361,8 @@ impl Rebuilder {
             self.wiring.buses.clone(),
             Arc::new(Muted),
         );
-        let listener = crate::registry::listener(function, &host)?;
+        let listener = crate::registry::listener(function, &host)?
+            .named(&format!("{}~rebuild", function.name));
         let mut feeds = vec![];
         for mapping in &function.queues {
             let queue = QueueSpec {
