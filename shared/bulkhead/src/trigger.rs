@@ -319,6 +319,13 @@ impl Trigger {
         };
         event.span().in_scope(|| {
             tracing::info!(
+                function = self.name.as_deref(),
+                source = self.publishes.source,
+                sequenceNumber = record.change.sequence_number.as_deref(),
+                writtenAtMs = record
+                    .change
+                    .approximate_creation_date_time
+                    .timestamp_millis(),
                 schemaVersion = event.schema_version,
                 bytes = entry.size(),
                 "event to publish"

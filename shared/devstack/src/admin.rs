@@ -33,6 +33,8 @@ pub struct Admin {
     /// unauthenticated at `GET /openapi.json`.
     openapi: String,
     rebuilder: Arc<crate::rebuild::Rebuilder>,
+    routes: crate::explorer::Routes,
+    services: Vec<String>,
 }
 
 impl Admin {
@@ -45,6 +47,16 @@ impl Admin {
     ) -> Self {
         Admin {
             rebuilder,
+            routes: crate::explorer::Routes::new(template),
+            services: {
+                let mut services: Vec<String> = template
+                    .functions
+                    .iter()
+                    .map(|f| f.service.clone())
+                    .collect();
+                services.dedup();
+                services
+            },
             faults,
             infra,
             queues: template.queues.clone(),
@@ -103,6 +115,7 @@ impl Admin {
             "queues": queues,
             "streams": streams,
             "metrics": crate::figures::snapshot(),
+            "services": self.services,
         }))
     }
 
@@ -146,10 +159,24 @@ impl Admin {
         }
         let segments: Vec<&str> = path.split('/').collect();
         let query = request.uri().query().unwrap_or_default().to_string();
+        let params: BTreeMap<String, String> = axum::extract::Query::try_from_uri(request.uri())
+            .map(|q| q.0)
+            .unwrap_or_default();
         let body = crate::gateway::read_body(request.into_body()).await?;
         let ok = |v: Value| Ok(axum::Json(v).into_response());
         match (method, segments.as_slice()) {
             (Method::GET, ["status"]) => ok(self.status().await?),
+            (Method::GET, ["ui"]) => Ok(crate::explorer::page()),
+            (Method::GET, ["tail"]) => Ok(crate::explorer::tail(params)),
+            (Method::GET, ["path"]) => {
+                match crate::explorer::path(&*self.infra, &self.routes, params).await {
+                    Ok(path) => ok(path),
+                    Err(bulkhead::Error::Malformed(e)) => {
+                        Err(Problem::bad_request("invalid-query", e))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
             (Method::PUT, ["faults"]) | (Method::POST, ["faults"]) => {
                 let plan: crate::faults::Plan = bulkhead::http::parse_json(&body)?;
                 plan.validate().map_err(|e| {

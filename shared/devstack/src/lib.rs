@@ -10,6 +10,7 @@ pub mod auth;
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod contracts;
+pub mod explorer;
 pub mod faults;
 pub mod figures;
 pub mod fixtures;

@@ -297,7 +297,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         running.url,
         running.database.display()
     );
-    bulkhead::telemetry::init();
+    devstack::explorer::init_logging();
     if default_secret {
         tracing::warn!(
             "BULKHEAD_DEV_JWT_SECRET is not set: using the documented default secret, for local use only"

@@ -31,6 +31,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
         .extensions
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
+    let idempotency_key = super::idempotency_key(&parts.headers).ok().flatten();
     let write = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
     let span = tracing::info_span!(
         "request",
@@ -39,6 +40,7 @@ pub async fn observe(request: Request, next: Next) -> Response {
         sub = sub.as_deref().unwrap_or("-"),
         method = %parts.method,
         route = route.as_deref().unwrap_or("-"),
+        idempotencyKey = idempotency_key.as_deref(),
     );
     let response = next
         .run(Request::from_parts(parts, body))

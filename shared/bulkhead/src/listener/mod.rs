@@ -217,10 +217,11 @@ where
     use crate::telemetry::{figures, outcome};
     use futures::StreamExt;
     use tracing::Instrument;
-    let apply_one = |delivered: Delivered| {
+    let apply_one = |delivered: Delivered, attempt: Option<u32>| {
         let span = delivered.detail.span();
         let occurred_at = chrono::DateTime::parse_from_rfc3339(&delivered.detail.occurred_at).ok();
         let replay = delivered.replay_name.clone();
+        let source = delivered.source.clone();
         let work = outcome::observe(apply(delivered));
         async move {
             let (result, outcome) = work.await;
@@ -228,13 +229,16 @@ where
             figures::message(function, outcome, lag_ms);
             match &result {
                 Ok(()) => tracing::info!(
+                    function,
+                    attempt,
+                    source = %source,
                     outcome = outcome.as_str(),
                     lagMs = lag_ms,
                     replay = replay.as_deref(),
                     "message {}",
                     outcome.as_str()
                 ),
-                Err(e) => tracing::error!(error = %e, "message failed"),
+                Err(e) => tracing::error!(function, attempt, source = %source, error = %e, "message failed"),
             }
             result
         }
@@ -248,7 +252,13 @@ where
                 match record {
                     Record::Decoded(message) => {
                         let outcome = match Delivered::parse(&message) {
-                            Ok(delivered) => apply_one(delivered).await,
+                            Ok(delivered) => {
+                                let attempt = message
+                                    .attributes
+                                    .get("ApproximateReceiveCount")
+                                    .and_then(|n| n.parse().ok());
+                                apply_one(delivered, attempt).await
+                            }
                             Err(e) => {
                                 figures::message(function, outcome::Outcome::Failed, None);
                                 Err(e)

@@ -92,6 +92,7 @@ pub(super) async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<QueueD
     Ok(QueueDepth {
         visible: number(QueueAttributeName::ApproximateNumberOfMessages),
         in_flight: number(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        oldest_age_ms: None,
     })
 }
 

@@ -37,6 +37,10 @@ pub struct Redrive {
 pub struct QueueDepth {
     pub visible: i64,
     pub in_flight: i64,
+    /// How long the oldest message has waited, where the backend can tell (SQS gives it
+    /// only as a CloudWatch metric).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_age_ms: Option<i64>,
 }
 
 impl Database {
@@ -150,9 +154,9 @@ impl Database {
     pub fn queue_depth(&self, queue: &str) -> Result<QueueDepth> {
         let now = now_millis();
         Ok(self.conn().query_row(
-            "SELECT COALESCE(SUM(visible_at <= ?2), 0), COALESCE(SUM(visible_at > ?2), 0) FROM messages WHERE queue = ?1",
+            "SELECT COALESCE(SUM(visible_at <= ?2), 0), COALESCE(SUM(visible_at > ?2), 0), ?2 - MIN(sent_at) FROM messages WHERE queue = ?1",
             params![queue, now],
-            |r| Ok(QueueDepth { visible: r.get(0)?, in_flight: r.get(1)? }),
+            |r| Ok(QueueDepth { visible: r.get(0)?, in_flight: r.get(1)?, oldest_age_ms: r.get(2)? }),
         )?)
     }
 
