@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -77,6 +78,8 @@ class Devstack:
         )
         first = self.process.stdout.readline()
         self.url = first[first.index("http://"):].split()[0]
+        # Keep reading its output, so that a full pipe never stops it.
+        threading.Thread(target=self.process.stdout.read, daemon=True).start()
 
     def token(self, sub, role):
         out = subprocess.run(

@@ -243,6 +243,7 @@ impl Trigger {
             None => Instant::now() + self.retry.budget,
         };
         let earliest_failure = AtomicUsize::new(usize::MAX);
+        let slowest = crate::telemetry::figures::Largest::default();
         let mut events = 0;
         // Records become entries as requests are needed, so that the first requests are
         // in flight while later records are still being read.
@@ -276,13 +277,19 @@ impl Trigger {
                     break;
                 };
                 events += request.len();
-                in_flight.push(self.publish_request(request, deadline, &earliest_failure));
+                in_flight.push(self.publish_request(
+                    request,
+                    deadline,
+                    &earliest_failure,
+                    &slowest,
+                ));
             }
             if futures::StreamExt::next(&mut in_flight).await.is_none() {
                 break;
             }
         }
         drop((requests, in_flight));
+        crate::telemetry::figures::put_events_latency(self.name.as_deref(), &slowest);
         let first_failure = Some(earliest_failure.into_inner()).filter(|&i| i != usize::MAX);
         tracing::info!(
             records = records.len(),
@@ -343,7 +350,9 @@ impl Trigger {
         request: Vec<(usize, BusEntry)>,
         deadline: Instant,
         earliest_failure: &AtomicUsize,
+        slowest: &crate::telemetry::figures::Largest,
     ) {
+        use crate::telemetry::figures;
         let first = request[0].0;
         let superseded = || earliest_failure.load(Ordering::Relaxed) < first;
         let fail = |index: usize| {
@@ -374,7 +383,7 @@ impl Trigger {
                 let retried: Vec<BusEntry> = pending.iter().map(|&i| entries[i].clone()).collect();
                 self.bus.put_events(&retried).await
             };
-            let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+            slowest.add(started.elapsed().as_secs_f64() * 1000.0);
             let mut permanent = None;
             let sent = pending.len();
             pending = match outcome {
@@ -397,14 +406,9 @@ impl Trigger {
                     pending
                 }
             };
-            let rejected = pending.len();
-            crate::telemetry::figures::published(
-                self.name.as_deref(),
-                sent - rejected,
-                rejected,
-                latency_ms,
-            );
+            figures::published(self.name.as_deref(), sent - pending.len());
             if let Some(index) = permanent {
+                figures::rejected(self.name.as_deref(), pending.len());
                 return fail(owners[index]);
             }
             let Some(&first_pending) = pending.iter().min() else {
@@ -412,6 +416,7 @@ impl Trigger {
             };
             let pause = jitter(delay);
             if Instant::now() + pause >= deadline {
+                figures::rejected(self.name.as_deref(), pending.len());
                 return fail(owners[first_pending]);
             }
             if superseded() {

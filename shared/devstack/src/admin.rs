@@ -245,7 +245,16 @@ impl Admin {
                 keyed(&item, &self.tables[*table]).map_err(|e| {
                     Problem::unprocessable("invalid-item", format!("an item of {table}: {e}"))
                 })?;
-                self.infra.put_raw(table, item).await?;
+                // Through the table's alias: after a rebuild, its current generation.
+                match self.rebuilder.table(table) {
+                    Some(current) => {
+                        use bulkhead::store::{Condition, Write};
+                        current
+                            .write(vec![Write::put(item, Condition::Always)])
+                            .await?
+                    }
+                    None => self.infra.put_raw(table, item).await?,
+                }
                 Ok(StatusCode::NO_CONTENT.into_response())
             }
             _ => Err(Problem::new(
@@ -282,6 +291,8 @@ fn not_rebuilt(e: crate::rebuild::Refused) -> Problem {
         NotAView { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "not-a-view"),
         Unsupported(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rebuild-unsupported"),
         AlreadyRunning { .. } => (StatusCode::CONFLICT, "rebuild-running"),
+        SideEffects(_) => (StatusCode::UNPROCESSABLE_ENTITY, "has-side-effects"),
+        Failed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "rebuild-failed"),
     };
     Problem::new(status, code, e.to_string())
 }

@@ -217,6 +217,8 @@ where
     use crate::telemetry::{figures, outcome};
     use futures::StreamExt;
     use tracing::Instrument;
+    let largest_lag = figures::Largest::default();
+    let lag = &largest_lag;
     let apply_one = |delivered: Delivered, attempt: Option<u32>| {
         let span = delivered.detail.span();
         let occurred_at = chrono::DateTime::parse_from_rfc3339(&delivered.detail.occurred_at).ok();
@@ -226,7 +228,10 @@ where
         async move {
             let (result, outcome) = work.await;
             let lag_ms = occurred_at.map(|at| (crate::now_millis() - at.timestamp_millis()) as f64);
-            figures::message(function, outcome, lag_ms);
+            figures::message(function, outcome);
+            if let (outcome::Outcome::Applied, Some(ms), None) = (outcome, lag_ms, &replay) {
+                lag.add(ms);
+            }
             match &result {
                 Ok(()) => tracing::info!(
                     function,
@@ -260,14 +265,14 @@ where
                                 apply_one(delivered, attempt).await
                             }
                             Err(e) => {
-                                figures::message(function, outcome::Outcome::Failed, None);
+                                figures::message(function, outcome::Outcome::Failed);
                                 Err(e)
                             }
                         };
                         (message.message_id, outcome)
                     }
                     Record::Undecodable { ref error, .. } => {
-                        figures::message(function, outcome::Outcome::Failed, None);
+                        figures::message(function, outcome::Outcome::Failed);
                         (
                             record.raw_string(&["messageId"]),
                             Err(Error::Malformed(format!("SQS record: {error}"))),
@@ -279,6 +284,7 @@ where
         .buffer_unordered(in_flight)
         .collect()
         .await;
+    figures::view_lag(function, lag);
     let mut response = SqsBatchResponse::default();
     for (message_id, outcome) in outcomes {
         if let Err(e) = outcome {

@@ -2,17 +2,23 @@
 //! Embedded Metric Format lines after each invocation (`lambda.rs`, namespace `Bulkhead`,
 //! dimension `function`); in the devstack, its status (`/_devstack/status`, `metrics`),
 //! where each figure carries the function's name as the label `function`.
+//!
+//! A histogram is recorded once an invocation, as its largest value: the EMF writer holds
+//! at most 100 values of a histogram between flushes, and blocks on the 101st.
 
 use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub const NAMESPACE: &str = "Bulkhead";
 pub const EVENTS_PUBLISHED: &str = "EventsPublished";
 pub const ENTRIES_REJECTED: &str = "EntriesRejected";
+/// The slowest `PutEvents` request of an invocation.
 pub const PUT_EVENTS_LATENCY: &str = "PutEventsLatency";
 pub const MESSAGES_APPLIED: &str = "MessagesApplied";
 pub const MESSAGES_IGNORED: &str = "MessagesIgnored";
 pub const MESSAGES_FAILED: &str = "MessagesFailed";
-/// From an event's `occurredAt` to the moment a view applied it.
+/// From an event's `occurredAt` to the moment a view applied it: the largest of a batch's
+/// live events (a replayed event is old by design).
 pub const VIEW_LAG: &str = "ViewLag";
 /// Commands (API writes) by `outcome`: `accepted` (2xx), `refused` (4xx), `failed` (5xx).
 pub const COMMANDS: &str = "Commands";
@@ -45,26 +51,57 @@ fn labels(function: Option<&str>) -> Vec<metrics::Label> {
         .collect()
 }
 
-pub fn published(function: Option<&str>, events: usize, rejected: usize, latency_ms: f64) {
-    let labels = labels(function);
-    counter!(EVENTS_PUBLISHED, labels.clone()).increment(events as u64);
-    if rejected > 0 {
-        counter!(ENTRIES_REJECTED, labels.clone()).increment(rejected as u64);
-    }
-    histogram!(PUT_EVENTS_LATENCY, labels).record(latency_ms);
+/// The largest of many values, kept without a lock by the tasks of one invocation.
+#[derive(Default)]
+pub struct Largest {
+    seen: AtomicBool,
+    bits: AtomicU64,
 }
 
-pub fn message(function: Option<&str>, outcome: super::outcome::Outcome, lag_ms: Option<f64>) {
+impl Largest {
+    pub fn add(&self, value: f64) {
+        // The bits of non-negative floats order as the floats do.
+        self.bits
+            .fetch_max(value.max(0.0).to_bits(), Ordering::Relaxed);
+        self.seen.store(true, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Option<f64> {
+        self.seen
+            .load(Ordering::Relaxed)
+            .then(|| f64::from_bits(self.bits.load(Ordering::Relaxed)))
+    }
+}
+
+/// Entries the bus accepted.
+pub fn published(function: Option<&str>, events: usize) {
+    counter!(EVENTS_PUBLISHED, labels(function)).increment(events as u64);
+}
+
+/// Entries given up on: rejected for good, or still failing at the deadline.
+pub fn rejected(function: Option<&str>, entries: usize) {
+    counter!(ENTRIES_REJECTED, labels(function)).increment(entries as u64);
+}
+
+pub fn put_events_latency(function: Option<&str>, slowest: &Largest) {
+    if let Some(ms) = slowest.get() {
+        histogram!(PUT_EVENTS_LATENCY, labels(function)).record(ms);
+    }
+}
+
+pub fn message(function: Option<&str>, outcome: super::outcome::Outcome) {
     use super::outcome::Outcome;
-    let labels = labels(function);
     let name = match outcome {
         Outcome::Applied => MESSAGES_APPLIED,
         Outcome::Ignored => MESSAGES_IGNORED,
         Outcome::Failed => MESSAGES_FAILED,
     };
-    counter!(name, labels.clone()).increment(1);
-    if let (Outcome::Applied, Some(lag)) = (outcome, lag_ms) {
-        histogram!(VIEW_LAG, labels).record(lag.max(0.0));
+    counter!(name, labels(function)).increment(1);
+}
+
+pub fn view_lag(function: Option<&str>, largest: &Largest) {
+    if let Some(ms) = largest.get() {
+        histogram!(VIEW_LAG, labels(function)).record(ms);
     }
 }
 

@@ -55,7 +55,8 @@ fn matches(hop: &Hop, query: &BTreeMap<String, String>) -> bool {
 }
 
 /// The live tail: each new hop that the query takes.
-pub fn tail(query: BTreeMap<String, String>) -> Response {
+pub fn tail(mut query: BTreeMap<String, String>) -> Response {
+    query.retain(|_, v| !v.is_empty());
     let receiver = trace::trace().subscribe();
     let stream = futures::stream::unfold((receiver, query), |(mut receiver, query)| async move {
         loop {

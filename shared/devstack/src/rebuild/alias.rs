@@ -67,38 +67,67 @@ pub fn settled(old: &Arc<dyn Table>) -> bool {
     Arc::strong_count(old) == 1
 }
 
-/// The current generation of each table whose first generation was replaced.
+/// The current generation of each table whose first generation was replaced, and the
+/// highest each has used, so that a rebuild never takes a generation that a failed or
+/// interrupted one may have left data in.
 pub struct Generations {
     path: PathBuf,
-    current: Mutex<BTreeMap<String, u32>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct State {
+    current: BTreeMap<String, u32>,
+    used: BTreeMap<String, u32>,
 }
 
 impl Generations {
     pub fn load(data_dir: &std::path::Path) -> crate::Result<Self> {
         let path = data_dir.join("generations.json");
-        let current = match std::fs::read_to_string(&path) {
+        let state = match std::fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text)
                 .map_err(|e| crate::Error::Registry(format!("{}: {e}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(e.into()),
         };
         Ok(Generations {
             path,
-            current: Mutex::new(current),
+            state: Mutex::new(state),
         })
     }
 
-    pub fn of(&self, table: &str) -> u32 {
-        let current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        current.get(table).copied().unwrap_or(1)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a switch durably: written aside, then renamed over the old file.
+    pub fn of(&self, table: &str) -> u32 {
+        self.lock().current.get(table).copied().unwrap_or(1)
+    }
+
+    pub fn used(&self, table: &str) -> u32 {
+        let state = self.lock();
+        let used = state.used.get(table).copied().unwrap_or(1);
+        used.max(state.current.get(table).copied().unwrap_or(1))
+    }
+
+    /// Records a switch durably.
     pub fn set(&self, table: &str, generation: u32) -> std::io::Result<()> {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        current.insert(table.to_string(), generation);
+        let mut state = self.lock();
+        state.current.insert(table.to_string(), generation);
+        self.write(&state)
+    }
+
+    /// Records that a rebuild took `generation`, before it writes anything there.
+    pub fn use_up(&self, table: &str, generation: u32) -> std::io::Result<()> {
+        let mut state = self.lock();
+        state.used.insert(table.to_string(), generation);
+        self.write(&state)
+    }
+
+    /// Written aside, then renamed over the old file.
+    fn write(&self, state: &State) -> std::io::Result<()> {
         let aside = self.path.with_extension("json.new");
-        std::fs::write(&aside, serde_json::to_vec_pretty(&*current)?)?;
+        std::fs::write(&aside, serde_json::to_vec_pretty(state)?)?;
         std::fs::rename(aside, &self.path)
     }
 }

@@ -16,8 +16,10 @@
 //!    it (or kept with `keepOld`, to compare).
 //!
 //! Events reach the new generation twice, live and replayed, in any order; the views stay
-//! exact by versions and apply-once. The new generation mails nothing: every message the
-//! old one handled was mailed already, and each claim it writes stops a second send.
+//! exact by versions and apply-once. A service whose listener takes a mailer is refused:
+//! its new generation would either mail again or claim messages nobody sent. A message the
+//! new generation keeps failing goes to its own dead-letter queue and fails the rebuild,
+//! before any switch.
 //! Only views are rebuilt: a service with a stream trigger owns the truth, not a view.
 
 pub mod alias;
@@ -54,6 +56,12 @@ pub enum Refused {
     Unsupported(String),
     #[error("no rebuild {0}")]
     UnknownRebuild(String),
+    #[error(
+        "{0} has a side effect (it mails): a rebuilt generation would either repeat it or claim messages it never sent"
+    )]
+    SideEffects(String),
+    #[error("the rebuild could not start: {0}")]
+    Failed(String),
     #[error(transparent)]
     Replay(#[from] crate::replay::Refused),
 }
@@ -108,13 +116,15 @@ pub struct Status {
     pub error: Option<String>,
 }
 
-/// The new generation mails nothing (see the module's docs).
-struct Muted;
+/// A view under rebuild sends nothing: a service that takes a mailer is refused.
+struct NoMail;
 
 #[async_trait::async_trait]
-impl Mailer for Muted {
+impl Mailer for NoMail {
     async fn send(&self, _mail: &Mail) -> bulkhead::Result<()> {
-        Ok(())
+        Err(bulkhead::Error::Config(
+            "a generation under rebuild sends no mail".into(),
+        ))
     }
 }
 
@@ -143,6 +153,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// How often a rebuild looks at its replay and queues.
 const TICK: Duration = Duration::from_millis(20);
+/// How long a rebuild waits for the copies to empty before it settles for a few.
+const PATIENCE: Duration = Duration::from_secs(10);
+const CAUGHT_UP: i64 = 10;
 
 impl Rebuilder {
     pub fn new(
@@ -161,6 +174,12 @@ impl Rebuilder {
             wiring: Arc::new(wiring),
             rebuilds: Mutex::default(),
         }
+    }
+
+    /// A table as every function holds it: its current generation.
+    pub fn table(&self, name: &str) -> Option<Arc<dyn Table>> {
+        let alias = self.wiring.aliases.get(name)?;
+        Some(alias.clone() as Arc<dyn Table>)
     }
 
     pub fn replayer(&self) -> &Replayer {
@@ -248,14 +267,15 @@ impl Rebuilder {
                 Generation {
                     table: table.clone(),
                     from,
-                    to: from.max(wiring.generations.of(table)) + 1,
+                    // Never one a failed or interrupted rebuild may have left data in.
+                    to: from.max(wiring.generations.used(table)) + 1,
                 }
             })
             .collect();
         let n = generations[0].to;
         let mut new_tables: HashMap<String, Arc<dyn Table>> = HashMap::new();
         for g in &generations {
-            let table = self.infra.generation(&g.table, g.to).map_err(config)?;
+            let table = self.infra.generation(&g.table, g.to).map_err(failed)?;
             new_tables.insert(g.table.clone(), table);
         }
         // Each live queue gets two beside it: one for the replay, one for the copies.
@@ -269,6 +289,18 @@ impl Rebuilder {
                 .collect()
         };
         let (replayed, copied) = (beside(""), beside("-live"));
+        let mut feeds = vec![];
+        let mut held = vec![];
+        for function in &listeners {
+            feeds.extend(self.feeds(function, &new_tables, &replayed)?);
+            held.extend(self.feeds(function, &new_tables, &copied)?);
+        }
+        for g in &generations {
+            wiring
+                .generations
+                .use_up(&g.table, g.to)
+                .map_err(|e| Refused::Failed(format!("generations.json: {e}")))?;
+        }
         // Copy first, then fix the window's end: whatever the live queues handed out before
         // copying began was published, and archived, before the end.
         let copy = |on: bool| {
@@ -292,15 +324,12 @@ impl Rebuilder {
                 return Err(refused.into());
             }
         };
-        let mut feeds = vec![];
-        let mut held = vec![];
-        for function in &listeners {
-            feeds.extend(
-                self.feeds(function, &new_tables, &replayed)
-                    .map_err(config)?,
-            );
-            held.extend(self.feeds(function, &new_tables, &copied).map_err(config)?);
-        }
+        let dead = feeds
+            .iter()
+            .chain(&held)
+            .filter_map(|f| f.queue.redrive.as_ref())
+            .map(|r| r.dead_letter_queue.clone())
+            .collect();
         let pollers = feeds
             .into_iter()
             .map(|feed| feed.spawn(&self.faults, &self.config))
@@ -333,6 +362,7 @@ impl Rebuilder {
             new_tables,
             copied,
             replayed: replayed.into_values().collect(),
+            dead,
             held,
             pollers,
         };
@@ -347,7 +377,7 @@ impl Rebuilder {
         function: &FunctionSpec,
         new_tables: &HashMap<String, Arc<dyn Table>>,
         queues: &BTreeMap<String, String>,
-    ) -> bulkhead::Result<Vec<Feed>> {
+    ) -> Result<Vec<Feed>, Refused> {
         let mut tables: HashMap<String, Arc<dyn Table>> = self
             .wiring
             .aliases
@@ -355,22 +385,35 @@ impl Rebuilder {
             .map(|(name, alias)| (name.clone(), alias.clone() as Arc<dyn Table>))
             .collect();
         tables.extend(new_tables.clone());
+        let mailer: Arc<dyn Mailer> = Arc::new(NoMail);
         let host = DevHost::new(
             function.env.clone(),
             tables,
             self.wiring.buses.clone(),
-            Arc::new(Muted),
+            mailer.clone(),
         );
-        let listener = crate::registry::listener(function, &host)?
+        let listener = crate::registry::listener(function, &host)
+            .map_err(failed)?
             .named(&format!("{}~rebuild", function.name));
+        drop(host);
+        // A listener that kept the mailer sends mail: its claims would be a lie.
+        if Arc::strong_count(&mailer) > 1 {
+            return Err(Refused::SideEffects(function.service.clone()));
+        }
         let mut feeds = vec![];
         for mapping in &function.queues {
+            let name = queues[&mapping.queue].clone();
+            let live = &self.template.queues[&mapping.queue];
             let queue = QueueSpec {
-                name: queues[&mapping.queue].clone(),
-                ..self.template.queues[&mapping.queue].clone()
+                redrive: live.redrive.as_ref().map(|r| bulkhead::embedded::Redrive {
+                    dead_letter_queue: format!("{name}-dead"),
+                    ..r.clone()
+                }),
+                name,
+                ..live.clone()
             };
             feeds.push(Feed {
-                source: self.infra.queue(&queue)?,
+                source: self.infra.queue(&queue).map_err(failed)?,
                 function: function.clone(),
                 mapping: QueueMapping {
                     queue: queue.name.clone(),
@@ -407,8 +450,8 @@ impl Feed {
     }
 }
 
-fn config(e: bulkhead::Error) -> Refused {
-    Refused::Unsupported(e.to_string())
+fn failed(e: bulkhead::Error) -> Refused {
+    Refused::Failed(e.to_string())
 }
 
 /// A rebuild after it started: waits for the replay and the queues, switches, cleans up.
@@ -424,6 +467,9 @@ struct Run {
     copied: BTreeMap<String, String>,
     /// The queues the replay goes to.
     replayed: Vec<String>,
+    /// Where a message the new generation keeps failing goes: a non-empty one fails the
+    /// rebuild, before any switch.
+    dead: Vec<String>,
     /// The copies' feeds, held until the replay has been applied.
     held: Vec<Feed>,
     pollers: Vec<JoinHandle<()>>,
@@ -436,6 +482,8 @@ impl Run {
             for mirror in self.copied.keys() {
                 *lock(&self.wiring.mirrors[mirror]) = None;
             }
+            let replay = lock(&self.status).replay.clone();
+            let _ = self.replayer.cancel(&replay);
             let status = lock(&self.status).clone();
             if status.state != State::Switched {
                 for g in &status.tables {
@@ -455,19 +503,27 @@ impl Run {
         lock(&self.status).state = state;
     }
 
-    /// Messages in the new generation's queues, visible or in flight: those of the replay,
-    /// and of the replay and the copies.
+    async fn depth(&self, queues: impl Iterator<Item = &String>) -> bulkhead::Result<i64> {
+        let mut depth = 0;
+        for queue in queues {
+            let d = self.infra.depth(queue).await?;
+            depth += d.visible + d.in_flight;
+        }
+        Ok(depth)
+    }
+
+    /// Messages not yet applied, in the replay's queues and in all the new generation's;
+    /// an error once the new generation has given up on a message.
     async fn behind(&self) -> bulkhead::Result<(i64, i64)> {
-        let mut replayed = 0;
-        for queue in &self.replayed {
-            let depth = self.infra.depth(queue).await?;
-            replayed += depth.visible + depth.in_flight;
+        let dead = self.depth(self.dead.iter()).await?;
+        if dead > 0 {
+            return Err(bulkhead::Error::Config(format!(
+                "the new generation failed {dead} message(s) for good; they are in {}",
+                self.dead.join(", ")
+            )));
         }
-        let mut behind = replayed;
-        for queue in self.copied.values() {
-            let depth = self.infra.depth(queue).await?;
-            behind += depth.visible + depth.in_flight;
-        }
+        let replayed = self.depth(self.replayed.iter()).await?;
+        let behind = replayed + self.depth(self.copied.values()).await?;
         lock(&self.status).behind = behind;
         Ok((replayed, behind))
     }
@@ -504,17 +560,27 @@ impl Run {
         for feed in std::mem::take(&mut self.held) {
             self.pollers.push(feed.spawn(&self.faults, &self.config));
         }
-        while self.behind().await?.1 > 0 {
+        // Caught up: nothing left, or, under a load that never lets the copies empty, no
+        // more than a batch or so after a while (they drain into the new generation after
+        // the switch, as before it).
+        let catching_up = std::time::Instant::now();
+        loop {
+            let (_, behind) = self.behind().await?;
+            if behind == 0 || (behind <= CAUGHT_UP && catching_up.elapsed() > PATIENCE) {
+                break;
+            }
             tokio::time::sleep(TICK).await;
         }
         let tables = lock(&self.status).tables.clone();
-        let mut old = vec![];
         for g in &tables {
-            old.push(self.wiring.aliases[&g.table].switch(g.to, self.new_tables[&g.table].clone()));
             self.wiring
                 .generations
                 .set(&g.table, g.to)
                 .map_err(|e| bulkhead::Error::Config(format!("generations.json: {e}")))?;
+        }
+        let mut old = vec![];
+        for g in &tables {
+            old.push(self.wiring.aliases[&g.table].switch(g.to, self.new_tables[&g.table].clone()));
         }
         self.set(State::Switched);
         tracing::info!(tables = ?tables, "rebuild: reads and writes switched to the new generation");
