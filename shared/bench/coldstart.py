@@ -111,11 +111,13 @@ class RuntimeApi:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def run(bootstrap, env, events, patience=120):
+def run(bootstrap, env, events, patience=120, wrapper=()):
+    """Starts the bootstrap (under `wrapper`, such as valgrind, if given) and serves it the
+    events one by one."""
     api = RuntimeApi(events)
     env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{api.server.server_address[1]}")
     start = time.monotonic()
-    process = subprocess.Popen([bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([*wrapper, bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = api.finished.wait(patience)
     rss_kb = None
     try:
@@ -124,7 +126,15 @@ def run(bootstrap, env, events, patience=120):
                 rss_kb = int(line.split()[1])
     except OSError:
         pass
-    process.kill()
+    if wrapper:
+        # The runtime exits on the 410 that follows the last event, and valgrind writes
+        # its counts as it exits.
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+    else:
+        process.kill()
     process.wait()
     api.server.shutdown()
     if not done:
