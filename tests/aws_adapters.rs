@@ -298,7 +298,7 @@ async fn the_ses_mailer_sends_from_a_verified_identity_and_fails_clearly_otherwi
     use bulkhead::mail::ses::SesMailer;
     use bulkhead::mail::{Mail, Mailer};
     let moto = Moto::start();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = bulkhead::sdk::defaults()
         .endpoint_url(&moto.url)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sesv2::config::Credentials::new(

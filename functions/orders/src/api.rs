@@ -154,16 +154,10 @@ async fn offers(
     table: &dyn Table,
     skus: impl Iterator<Item = &str>,
 ) -> Result<HashMap<String, Offer>, Problem> {
-    let mut offers = HashMap::new();
-    for sku in skus {
-        if !offers.contains_key(sku)
-            && valid_id("sku", sku).is_ok()
-            && let Some(offer) = catalog_cache::offer(table, sku).await?
-        {
-            offers.insert(sku.to_string(), offer);
-        }
-    }
-    Ok(offers)
+    let mut skus: Vec<&str> = skus.filter(|sku| valid_id("sku", sku).is_ok()).collect();
+    skus.sort_unstable();
+    skus.dedup();
+    Ok(catalog_cache::offers(table, &skus).await?)
 }
 
 /// Place an order

@@ -6,6 +6,7 @@ use bulkhead::listener::Delivered;
 use bulkhead::listener::snapshot::{self, Row, keep_newest};
 use bulkhead::store::{Key, Table};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";
@@ -50,10 +51,15 @@ pub fn key(sku: &str) -> Key {
     Key::new(format!("{PRODUCT_PREFIX}{sku}"), "#")
 }
 
-pub async fn offer(table: &dyn Table, sku: &str) -> bulkhead::Result<Option<Offer>> {
-    Ok(snapshot::read::<CachedProduct>(table, &key(sku))
-        .await?
-        .map(|p| p.offer()))
+/// The offers of the products among `skus` that the cache holds, read in one round trip.
+pub async fn offers(table: &dyn Table, skus: &[&str]) -> bulkhead::Result<HashMap<String, Offer>> {
+    let keys: Vec<Key> = skus.iter().map(|sku| key(sku)).collect();
+    let products = snapshot::read_many::<CachedProduct>(table, &keys).await?;
+    Ok(skus
+        .iter()
+        .zip(products)
+        .filter_map(|(sku, product)| Some((sku.to_string(), product?.offer())))
+        .collect())
 }
 
 /// Keeps the product as the catalog last published it.

@@ -123,7 +123,7 @@ fn eventbridge_bus(rt: &tokio::runtime::Runtime, url: &str) -> Arc<dyn Bus> {
     let credentials =
         aws_sdk_eventbridge::config::Credentials::new("bench", "bench", None, None, "bench");
     let config = rt.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+        bulkhead::sdk::defaults()
             .endpoint_url(url)
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(credentials)

@@ -65,7 +65,7 @@ mod aws {
 
     impl AwsHost {
         pub async fn from_env() -> Self {
-            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let config = crate::sdk::defaults().load().await;
             AwsHost {
                 dynamodb: aws_sdk_dynamodb::Client::new(&config),
                 eventbridge: aws_sdk_eventbridge::Client::new(&config),

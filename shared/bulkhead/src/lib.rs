@@ -29,6 +29,8 @@ pub mod lambda;
 pub mod listener;
 pub mod mail;
 pub mod openapi;
+#[cfg(feature = "aws")]
+pub mod sdk;
 pub mod store;
 pub mod telemetry;
 pub mod trigger;

@@ -40,7 +40,7 @@ impl SesMailer {
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| Error::Config(format!("{name} is not set")))
         };
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let config = crate::sdk::defaults().load().await;
         SesMailer::new(
             aws_sdk_sesv2::Client::new(&config),
             &var("MAIL_FROM")?,

@@ -24,7 +24,7 @@ impl AwsInfra {
         prefix: &str,
         db: Arc<Database>,
     ) -> Result<Self> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let mut loader = bulkhead::sdk::defaults()
             .endpoint_url(endpoint)
             .region(aws_config::Region::new(crate::infra::REGION));
         if std::env::var("AWS_ACCESS_KEY_ID").is_err() {

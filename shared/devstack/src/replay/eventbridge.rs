@@ -63,7 +63,7 @@ impl EventBridgeReplays {
         endpoint: Option<&str>,
         names: Names,
     ) -> Result<Self> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        let mut loader = bulkhead::sdk::defaults();
         if let Some(endpoint) = endpoint {
             loader = loader
                 .endpoint_url(endpoint)
