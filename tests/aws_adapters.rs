@@ -217,7 +217,7 @@ impl Bus for Flaky {
     }
 }
 
-fn acl(change: &Change) -> Result<Option<PublicEvent>> {
+fn acl(change: Change) -> Result<Option<PublicEvent>> {
     let pk = change.pk().unwrap();
     let mut event = PublicEvent::new(
         "Tested",

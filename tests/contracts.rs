@@ -345,7 +345,7 @@ fn a_malformed_or_missing_contract_is_a_clear_error() {
 }
 
 /// The orders ACL, but an `OrderShipped` loses its state's `total`.
-fn careless(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
+fn careless(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
     let mut event = orders::acl::acl(change)?;
     if let Some(event) = event.as_mut().filter(|e| e.event_type == "OrderShipped") {
         event.state.as_object_mut().unwrap().remove("total");

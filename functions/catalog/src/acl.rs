@@ -15,16 +15,16 @@ pub const PUBLISHES: EventSet = EventSet {
 };
 
 /// Maps a change of the catalog table to its public event, if it has one.
-pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
+pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
     if change.kind == ChangeKind::Remove
         || !change.pk().is_some_and(|pk| pk.starts_with(PRODUCT_PREFIX))
     {
         return Ok(None);
     }
-    let Some(new) = change.new_as::<Versioned<Product>>()? else {
+    let (old, new) = change.into_images_as::<Versioned<Product>>()?;
+    let Some(new) = new else {
         return Ok(None);
     };
-    let old = change.old_as::<Versioned<Product>>()?;
     let (event_type, what_changed) = match old.map(|o| o.state) {
         None => ("ProductCreated", serde_json::to_value(&new.state)?),
         Some(old)
@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn inserts_updates_and_discontinuations_become_their_events() {
-        let created = acl(&change(
+        let created = acl(change(
             ChangeKind::Insert,
             None,
             Some(record(1, 100, ProductStatus::Active)),
@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(created.event_type, "ProductCreated");
         assert_eq!(created.aggregate.version, 1);
         assert_eq!(created.correlation_id.as_deref(), Some("corr"));
-        let updated = acl(&change(
+        let updated = acl(change(
             ChangeKind::Modify,
             Some(record(1, 100, ProductStatus::Active)),
             Some(record(2, 150, ProductStatus::Active)),
@@ -136,7 +136,7 @@ mod tests {
         .unwrap();
         assert_eq!(updated.event_type, "ProductUpdated");
         assert_eq!(updated.change, json!({"priceCents": 150}));
-        let gone = acl(&change(
+        let gone = acl(change(
             ChangeKind::Modify,
             Some(record(2, 150, ProductStatus::Active)),
             Some(record(3, 150, ProductStatus::Discontinued)),
@@ -155,12 +155,12 @@ mod tests {
             bulkhead::store::AttributeValue::S("IDEMPOTENCY#x".into()),
         );
         assert!(
-            acl(&change(ChangeKind::Insert, None, Some(idempotency)))
+            acl(change(ChangeKind::Insert, None, Some(idempotency)))
                 .unwrap()
                 .is_none()
         );
         assert!(
-            acl(&change(
+            acl(change(
                 ChangeKind::Remove,
                 Some(record(1, 100, ProductStatus::Active)),
                 None
@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn published_state_has_no_internal_fields() {
-        let event = acl(&change(
+        let event = acl(change(
             ChangeKind::Insert,
             None,
             Some(record(1, 100, ProductStatus::Active)),

@@ -23,16 +23,17 @@ pub const PUBLISHES: EventSet = EventSet {
 
 /// Maps a change of the orders table to its public event, if it has one. Catalog cache
 /// entries and idempotency records are internal and map to none.
-pub fn acl(change: &Change) -> bulkhead::Result<Option<PublicEvent>> {
+pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
     if change.kind == ChangeKind::Remove
         || !change.pk().is_some_and(|pk| pk.starts_with(ORDER_PREFIX))
     {
         return Ok(None);
     }
-    let Some(new) = change.new_as::<Versioned<Order>>()? else {
+    let (old, new) = change.into_images_as::<Versioned<Order>>()?;
+    let Some(new) = new else {
         return Ok(None);
     };
-    let old = change.old_as::<Versioned<Order>>()?.map(|r| r.state);
+    let old = old.map(|r| r.state);
     let Some((event_type, what_changed)) = describe(old.as_ref(), &new.state) else {
         return Ok(None);
     };
@@ -160,7 +161,7 @@ mod tests {
             old: old.map(|(v, o)| record(v, o)),
             new: Some(record(new.0, new.1)),
         };
-        acl(&change).unwrap().expect("an event")
+        acl(change).unwrap().expect("an event")
     }
 
     #[test]
@@ -217,7 +218,7 @@ mod tests {
                 old: None,
                 new: Some(item),
             };
-            assert!(acl(&change).unwrap().is_none(), "{pk} was published");
+            assert!(acl(change).unwrap().is_none(), "{pk} was published");
         }
     }
 
@@ -234,6 +235,6 @@ mod tests {
             old: None,
             new: Some(item),
         };
-        assert!(acl(&change).is_err());
+        assert!(acl(change).is_err());
     }
 }

@@ -40,19 +40,21 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn from_record(record: &EventRecord) -> Result<Change> {
+    /// The change a stream record describes. Its images are moved out of the record, not
+    /// copied; the rest of the record (its sequence number and time) stays.
+    pub fn take_from(record: &mut EventRecord) -> Result<Change> {
         let kind = match record.event_name.as_str() {
             "INSERT" => ChangeKind::Insert,
             "MODIFY" => ChangeKind::Modify,
             "REMOVE" => ChangeKind::Remove,
             other => return Err(Error::Malformed(format!("unknown event name {other:?}"))),
         };
-        let image = |item: &Item| (!item.is_empty()).then(|| item.clone());
+        let image = |item: &mut Item| (!item.is_empty()).then(|| std::mem::take(item));
         let change = Change {
             kind,
-            keys: record.change.keys.clone(),
-            old: image(&record.change.old_image),
-            new: image(&record.change.new_image),
+            keys: std::mem::take(&mut record.change.keys),
+            old: image(&mut record.change.old_image),
+            new: image(&mut record.change.new_image),
         };
         let consistent = match kind {
             ChangeKind::Insert => change.new.is_some(),
@@ -82,10 +84,18 @@ impl Change {
     pub fn old_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
         self.old.clone().map(from_item).transpose()
     }
+
+    /// The old and new images read as `T`, moved rather than copied.
+    pub fn into_images_as<T: DeserializeOwned>(self) -> Result<(Option<T>, Option<T>)> {
+        let old = self.old.map(from_item).transpose()?;
+        let new = self.new.map(from_item).transpose()?;
+        Ok((old, new))
+    }
 }
 
 /// A service's anti-corruption layer: the only function that decides what is published.
-pub type Acl = fn(&Change) -> Result<Option<PublicEvent>>;
+/// It owns the change, so that it can read the images without copying them.
+pub type Acl = fn(Change) -> Result<Option<PublicEvent>>;
 
 /// Items written one after another, oldest first: a short history of one item of a
 /// service's table, from which its ACL makes events.
@@ -110,7 +120,7 @@ pub fn events_of(acl: Acl, histories: &[History]) -> Result<Vec<PublicEvent>> {
                 old: old.replace(new.clone()),
                 new: Some(new.clone()),
             };
-            events.extend(acl(&change)?);
+            events.extend(acl(change)?);
         }
     }
     Ok(events)
@@ -232,10 +242,11 @@ impl Trigger {
     /// did not decode is a failure at its place.
     pub async fn handle_batch(
         &self,
-        batch: Batch<EventRecord>,
+        mut batch: Batch<EventRecord>,
         deadline: Option<Instant>,
     ) -> DynamoDbEventResponse {
-        let records = &batch.records;
+        let count = batch.records.len();
+        let records = &mut batch.records;
         let deadline = match deadline {
             Some(deadline) => deadline
                 .checked_sub(self.retry.margin)
@@ -249,7 +260,7 @@ impl Trigger {
         // in flight while later records are still being read.
         let mut next_record = 0;
         let entries = std::iter::from_fn(|| {
-            while let Some(record) = records.get(next_record) {
+            while let Some(record) = records.get_mut(next_record) {
                 let index = next_record;
                 next_record += 1;
                 let entry = match record {
@@ -262,7 +273,7 @@ impl Trigger {
                     Err(error) => {
                         tracing::error!(%error, sequence_number = ?sequence_number(record), "stream record rejected");
                         earliest_failure.fetch_min(index, Ordering::Relaxed);
-                        next_record = records.len();
+                        next_record = count;
                         return None;
                     }
                 }
@@ -292,7 +303,7 @@ impl Trigger {
         crate::telemetry::figures::put_events_latency(self.name.as_deref(), &slowest);
         let first_failure = Some(earliest_failure.into_inner()).filter(|&i| i != usize::MAX);
         tracing::info!(
-            records = records.len(),
+            records = count,
             events,
             failed_at = first_failure,
             source = self.publishes.source,
@@ -301,15 +312,15 @@ impl Trigger {
         let mut response = DynamoDbEventResponse::default();
         if let Some(index) = first_failure {
             let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = sequence_number(&records[index]);
+            failure.item_identifier = sequence_number(&batch.records[index]);
             response.batch_item_failures.push(failure);
         }
         response
     }
 
-    fn entry_for(&self, record: &EventRecord) -> Result<Option<BusEntry>> {
-        let change = Change::from_record(record)?;
-        let Some(event) = (self.acl)(&change)? else {
+    fn entry_for(&self, record: &mut EventRecord) -> Result<Option<BusEntry>> {
+        let change = Change::take_from(record)?;
+        let Some(event) = (self.acl)(change)? else {
             return Ok(None);
         };
         if !self.publishes.types.contains(&event.event_type.as_str()) {
@@ -458,7 +469,7 @@ mod tests {
     use serde_json::json;
 
     /// Publishes `{"size": n}` items; an item without `size` cannot be read.
-    fn acl(change: &Change) -> Result<Option<PublicEvent>> {
+    fn acl(change: Change) -> Result<Option<PublicEvent>> {
         let item: serde_json::Value = change.new_as()?.unwrap_or_default();
         let size = item["size"]
             .as_u64()
