@@ -3,10 +3,11 @@ DynamoDB and EventBridge request the functions make at once, as if every table w
 and every event accepted, so that a bootstrap's time and memory are its own and not an
 emulator's.
 
-- DynamoDB (JSON 1.0, by `X-Amz-Target: DynamoDB_20120810.<Op>`): `GetItem` finds no item;
-  `PutItem`, `UpdateItem`, `DeleteItem` and `TransactWriteItems` succeed; `Query` and `Scan`
-  find nothing.
+- DynamoDB (JSON 1.0, by `X-Amz-Target: DynamoDB_20120810.<Op>`): `GetItem` and
+  `BatchGetItem` find no item; `PutItem`, `UpdateItem`, `DeleteItem` and
+  `TransactWriteItems` succeed; `Query` and `Scan` find nothing.
 - EventBridge (JSON 1.1, `AWSEvents.PutEvents`): every entry is accepted.
+- SES v2 (REST JSON, `POST /v2/email/outbound-emails`): every mail is sent.
 - Anything else: 400 `UnknownOperationException`, so that an unexpected call shows.
 
 HTTP/1.1 with keep-alive and TCP_NODELAY, one thread per connection. Prints its port on
@@ -26,6 +27,7 @@ EMPTY = b"{}"
 NOTHING = b'{"Items":[],"Count":0,"ScannedCount":0}'
 DYNAMODB = {
     "GetItem": EMPTY,
+    "BatchGetItem": b'{"Responses":{},"UnprocessedKeys":{}}',
     "PutItem": EMPTY,
     "UpdateItem": EMPTY,
     "DeleteItem": EMPTY,
@@ -57,8 +59,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         service, _, operation = (self.headers.get("X-Amz-Target") or "").partition(".")
+        if self.path == "/v2/email/outbound-emails":
+            service, operation = "SESv2", "SendEmail"
         with lock:
             counts[operation or "?"] += 1
+        if operation == "SendEmail":
+            with lock:
+                message_id = f"sink-{counts[operation]}"
+            return self.answer(200, "application/json", json.dumps({"MessageId": message_id}).encode())
         if service == "DynamoDB_20120810" and operation in DYNAMODB:
             return self.answer(200, "application/x-amz-json-1.0", DYNAMODB[operation])
         if service == "AWSEvents" and operation == "PutEvents":
