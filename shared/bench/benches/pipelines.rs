@@ -24,6 +24,8 @@ use bulkhead::bus::Bus;
 use bulkhead::bus::embedded::{EmbeddedBus, Rule};
 use bulkhead::embedded::{Database, TableSpec};
 use bulkhead::listener::Listener;
+use bulkhead::mail::Mailer;
+use bulkhead::mail::outbox::Outbox;
 use bulkhead::store::Table;
 use bulkhead::store::embedded::EmbeddedTable;
 use bulkhead::trigger::Trigger;
@@ -244,6 +246,31 @@ impl bulkhead::host::Host for OneTable {
     fn bus(&self, name: &str) -> bulkhead::Result<Arc<dyn Bus>> {
         Err(bulkhead::Error::Config(format!("no bus {name} here")))
     }
+    fn mailer(&self) -> bulkhead::Result<Arc<dyn Mailer>> {
+        Ok(outbox())
+    }
+}
+
+/// The Lambda host, with the devstack's outbox for mail: the sinks do not speak SES.
+struct AwsWithOutbox(bulkhead::host::AwsHost);
+
+impl bulkhead::host::Host for AwsWithOutbox {
+    fn env(&self, name: &str) -> Option<String> {
+        bulkhead::host::Host::env(&self.0, name)
+    }
+    fn table(&self, name: &str) -> bulkhead::Result<Arc<dyn Table>> {
+        bulkhead::host::Host::table(&self.0, name)
+    }
+    fn bus(&self, name: &str) -> bulkhead::Result<Arc<dyn Bus>> {
+        bulkhead::host::Host::bus(&self.0, name)
+    }
+    fn mailer(&self) -> bulkhead::Result<Arc<dyn Mailer>> {
+        Ok(outbox())
+    }
+}
+
+fn outbox() -> Arc<dyn Mailer> {
+    Arc::new(Outbox::new(Database::open_in_memory().unwrap()))
 }
 
 fn listeners(c: &mut Criterion) {
@@ -263,7 +290,7 @@ fn listeners(c: &mut Criterion) {
     group.throughput(Throughput::Elements(RECORDS as u64));
     dynamodb_sink();
     // The Lambda host, as each listener's main builds it; its environment is set in `main`.
-    let host = rt.block_on(bulkhead::host::AwsHost::from_env());
+    let host = AwsWithOutbox(rt.block_on(bulkhead::host::AwsHost::from_env()));
     for (name, lambda) in views {
         group.bench_function(format!("{name}/embedded"), |b| {
             b.iter_batched(
