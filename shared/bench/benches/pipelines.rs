@@ -183,8 +183,8 @@ static DYNAMODB_SINK: OnceLock<std::net::TcpListener> = OnceLock::new();
 static DYNAMODB_REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 /// An HTTP server that answers the DynamoDB JSON 1.0 protocol by `X-Amz-Target`: `GetItem`
-/// finds no item, `PutItem`, `UpdateItem`, `DeleteItem` and `TransactWriteItems` succeed,
-/// `Query` finds nothing.
+/// and `BatchGetItem` find no item, `PutItem`, `UpdateItem`, `DeleteItem` and
+/// `TransactWriteItems` succeed, `Query` finds nothing.
 fn dynamodb_sink() {
     async fn answer(
         headers: axum::http::HeaderMap,
