@@ -224,11 +224,13 @@ fn dynamodb_sink() {
     });
 }
 
-/// As the Lambda main reads it (`bulkhead::lambda::run_listener`).
-fn messages_in_flight() -> usize {
-    std::env::var("MESSAGES_IN_FLIGHT").map_or(bulkhead::listener::DEFAULT_IN_FLIGHT, |n| {
-        n.parse().unwrap()
-    })
+/// As the Lambda main reads it (`bulkhead::lambda::run_listener`): if set, it overrides
+/// what the listener declares.
+fn with_messages_in_flight(listener: Listener) -> Listener {
+    match std::env::var("MESSAGES_IN_FLIGHT") {
+        Ok(n) => listener.with_in_flight(n.parse().unwrap()),
+        Err(_) => listener,
+    }
 }
 
 type Lambda = fn(&dyn bulkhead::host::Host) -> bulkhead::Result<Listener>;
@@ -312,7 +314,7 @@ fn listeners(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
-        let listener = lambda(&host).unwrap().with_in_flight(messages_in_flight());
+        let listener = with_messages_in_flight(lambda(&host).unwrap());
         for latency in LATENCIES {
             set_latency(latency);
             let run = || {
@@ -338,9 +340,7 @@ fn listeners(c: &mut Criterion) {
         all.records = batches.iter().flat_map(|b| b.records.clone()).collect();
         all
     };
-    let listener = fulfillment::listener(&host)
-        .unwrap()
-        .with_in_flight(messages_in_flight());
+    let listener = with_messages_in_flight(fulfillment::listener(&host).unwrap());
     for latency in LATENCIES {
         set_latency(latency);
         group.bench_function(

@@ -6,6 +6,7 @@
 
 #[cfg(feature = "aws")]
 pub mod aws;
+pub mod coalesced;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 
