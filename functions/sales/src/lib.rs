@@ -8,6 +8,7 @@ pub mod view;
 
 use bulkhead::host::Host;
 use bulkhead::listener::{Listener, listen};
+use bulkhead::store::coalesced;
 
 pub const SERVICE: &str = "sales";
 
@@ -16,9 +17,12 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
     Ok(api::router(host.table_from_env("TABLE_NAME")?))
 }
 
-/// The `sales-listener` function.
+/// The `sales-listener` function. The bookkeeping that a batch's messages read goes as
+/// one request (`coalesced`).
 pub fn listener(host: &dyn Host) -> bulkhead::Result<Listener> {
-    Ok(listen(host.table_from_env("TABLE_NAME")?)
-        .on(view::ORDER_EVENTS, view::apply)
-        .listener())
+    Ok(listen(coalesced::coalesce_reads(
+        host.table_from_env("TABLE_NAME")?,
+    ))
+    .on(view::ORDER_EVENTS, view::apply)
+    .listener())
 }

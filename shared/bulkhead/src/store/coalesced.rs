@@ -1,19 +1,22 @@
-//! Single writes of concurrent callers, sent as one transaction: a listener's messages,
-//! applied together, each with its one conditional upsert, cost one `TransactWriteItems` of
-//! up to [`MAX_WRITES`] instead of a request each, when at least [`MIN_GROUP`] are waiting.
+//! Requests of concurrent callers, sent together: a listener's messages, applied together,
+//! each with its own reads and its one conditional upsert.
+//!
+//! - **Reads** (`get`, `get_many`) of the callers waiting at once go as one `get_many` (one
+//!   `BatchGetItem` of up to 100 keys in DynamoDB): the same read units, fewer requests.
+//! - **Single writes**, where the listener opts in ([`coalesce`]), go as `TransactWriteItems`
+//!   of up to [`MAX_WRITES`] when at least [`MIN_GROUP`] are waiting. A transactional write
+//!   costs twice the write units of a single one (README: Performance), so fewer go alone.
 //!
 //! Each caller still gets its own answer. A write whose condition failed gets
 //! [`Error::ConditionFailed`], found by sending it alone again, because DynamoDB cancels the
 //! whole transaction and a conflict with another transaction looks the same; the others are
-//! sent again together. A transactional write costs twice the write units of a single one
-//! (README: Performance), so a listener opts in where round trips matter more, and small groups
-//! go as single writes.
+//! sent again together.
 
 use super::{Item, Key, Page, Query, Table, Write};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 /// DynamoDB's limit of writes in one transaction.
@@ -22,50 +25,119 @@ pub const MAX_WRITES: usize = 100;
 /// and a transaction would only cost more. At the template's batch of 10 messages nothing
 /// is grouped; a backlog read in batches of hundreds is.
 pub const MIN_GROUP: usize = 20;
+/// How many callers' reads go in one `get_many`, at most.
+const MAX_READERS: usize = 100;
 /// How many times, at most, the caller that sends a group lets the others add theirs first.
 const GATHER_PASSES: usize = 32;
-/// How many passes in a row that add no write end the gathering early.
+/// How many passes in a row that add nothing end the gathering early.
 const QUIET_PASSES: usize = 3;
 
-/// A [`Table`] whose single writes are grouped into transactions.
+/// A [`Table`] whose concurrent reads, and optionally single writes, are grouped.
 pub struct Coalesced {
     inner: Arc<dyn Table>,
+    group_writes: bool,
     pending: Mutex<Pending>,
 }
 
 #[derive(Default)]
 struct Pending {
-    writes: Vec<Waiting>,
-    /// Whether a caller is gathering a group to send.
+    writes: Queue<Writing>,
+    reads: Queue<Reading>,
+}
+
+struct Queue<T> {
+    waiting: Vec<T>,
+    /// Whether a caller is gathering these to send them.
     gathering: bool,
 }
 
-struct Waiting {
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            waiting: vec![],
+            gathering: false,
+        }
+    }
+}
+
+type Of<T> = fn(&mut Pending) -> &mut Queue<T>;
+
+struct Writing {
     write: Write,
     key: Key,
     answer: oneshot::Sender<Result<()>>,
 }
 
-/// `inner`, its single writes grouped.
+struct Reading {
+    keys: Vec<Key>,
+    answer: oneshot::Sender<Result<Vec<Option<Item>>>>,
+}
+
+/// `inner`, its concurrent reads and single writes grouped.
 pub fn coalesce(inner: Arc<dyn Table>) -> Arc<dyn Table> {
     Arc::new(Coalesced {
         inner,
+        group_writes: true,
+        pending: Mutex::default(),
+    })
+}
+
+/// `inner`, its concurrent reads grouped; every write goes as it comes.
+pub fn coalesce_reads(inner: Arc<dyn Table>) -> Arc<dyn Table> {
+    Arc::new(Coalesced {
+        inner,
+        group_writes: false,
         pending: Mutex::default(),
     })
 }
 
 impl Coalesced {
-    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+    fn pending(&self) -> MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Lets the other callers add their writes, then takes all that are waiting.
-    async fn gather(&self) -> Vec<Waiting> {
-        let (mut seen, mut still) = (self.pending().writes.len(), 0);
+    /// Queues `item`, then, if no caller is gathering that queue, gathers it and runs `send`
+    /// on all that wait; then waits for this caller's answer.
+    async fn join<T, R, F>(
+        &self,
+        queue: Of<T>,
+        item: T,
+        answered: oneshot::Receiver<Result<R>>,
+        limit: usize,
+        send: impl FnOnce(Vec<T>) -> F,
+    ) -> Result<R>
+    where
+        F: Future<Output = ()>,
+    {
+        let gathers = {
+            let mut pending = self.pending();
+            let queue = queue(&mut pending);
+            queue.waiting.push(item);
+            !std::mem::replace(&mut queue.gathering, true)
+        };
+        if gathers {
+            let mut guard = Gathering {
+                table: self,
+                queue,
+                armed: true,
+            };
+            let waiting = self.gather(queue, limit).await;
+            guard.armed = false;
+            send(waiting).await;
+        }
+        answered
+            .await
+            .map_err(|_| Error::Store("a grouped request was abandoned".into()))?
+    }
+
+    /// Lets the other callers add theirs, then takes all that are waiting.
+    async fn gather<T>(&self, queue: Of<T>, limit: usize) -> Vec<T> {
+        let waiting = || queue(&mut self.pending()).waiting.len();
+        let (mut seen, mut still) = (waiting(), 0);
         for _ in 0..GATHER_PASSES {
             tokio::task::yield_now().await;
-            let now = self.pending().writes.len();
-            if now >= MAX_WRITES {
+            let now = waiting();
+            if now >= limit {
                 break;
             }
             // A pass can add nothing while the others are held back (tokio's budget of a
@@ -77,12 +149,43 @@ impl Coalesced {
             seen = now;
         }
         let mut pending = self.pending();
-        pending.gathering = false;
-        std::mem::take(&mut pending.writes)
+        let queue = queue(&mut pending);
+        queue.gathering = false;
+        std::mem::take(&mut queue.waiting)
+    }
+
+    /// Reads every waiting caller's keys in one `get_many`, and answers each its own.
+    async fn read(&self, readers: Vec<Reading>) {
+        let keys: Vec<Key> = readers.iter().flat_map(|r| r.keys.clone()).collect();
+        let found = match keys.as_slice() {
+            [key] => self.inner.get(key).await.map(|item| vec![item]),
+            _ => self.inner.get_many(&keys).await,
+        };
+        match found {
+            Ok(items) => {
+                let mut items = items.into_iter();
+                for reader in readers {
+                    let own = items.by_ref().take(reader.keys.len()).collect();
+                    let _ = reader.answer.send(Ok(own));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for reader in readers {
+                    let _ = reader.answer.send(Err(Error::Store(message.clone())));
+                }
+            }
+        }
+    }
+
+    /// Sends the waiting writes, in groups of distinct keys.
+    async fn write_all(&self, writes: Vec<Writing>) {
+        let sends = groups(writes).into_iter().map(|group| self.send(group));
+        futures::future::join_all(sends).await;
     }
 
     /// Sends one group (distinct keys), answering each caller.
-    async fn send(&self, mut group: Vec<Waiting>) {
+    async fn send(&self, mut group: Vec<Writing>) {
         if group.len() < MIN_GROUP {
             let alone = group.into_iter().map(|waiting| async move {
                 let answer = self.inner.write(vec![waiting.write]).await;
@@ -116,8 +219,8 @@ impl Coalesced {
 }
 
 /// Splits writes into transactions of at most [`MAX_WRITES`], no key twice in one.
-fn groups(writes: Vec<Waiting>) -> Vec<Vec<Waiting>> {
-    let mut groups: Vec<(HashSet<Key>, Vec<Waiting>)> = vec![];
+fn groups(writes: Vec<Writing>) -> Vec<Vec<Writing>> {
+    let mut groups: Vec<(HashSet<Key>, Vec<Writing>)> = vec![];
     for waiting in writes {
         let open = groups
             .iter_mut()
@@ -133,16 +236,21 @@ fn groups(writes: Vec<Waiting>) -> Vec<Vec<Waiting>> {
     groups.into_iter().map(|(_, group)| group).collect()
 }
 
-/// Clears the gathering flag if the gathering caller is dropped before it took the writes:
-/// theirs are dropped with it, and their callers get an error rather than wait for ever.
-struct Gathering<'a>(&'a Coalesced, bool);
+/// Clears a queue if its gathering caller is dropped before it took what waits there: those
+/// requests are dropped with it, and their callers get an error rather than wait for ever.
+struct Gathering<'a, T> {
+    table: &'a Coalesced,
+    queue: Of<T>,
+    armed: bool,
+}
 
-impl Drop for Gathering<'_> {
+impl<T> Drop for Gathering<'_, T> {
     fn drop(&mut self) {
-        if self.1 {
-            let mut pending = self.0.pending();
-            pending.gathering = false;
-            pending.writes.clear();
+        if self.armed {
+            let mut pending = self.table.pending();
+            let queue = (self.queue)(&mut pending);
+            queue.gathering = false;
+            queue.waiting.clear();
         }
     }
 }
@@ -150,11 +258,21 @@ impl Drop for Gathering<'_> {
 #[async_trait]
 impl Table for Coalesced {
     async fn get(&self, key: &Key) -> Result<Option<Item>> {
-        self.inner.get(key).await
+        let mut items = self.get_many(std::slice::from_ref(key)).await?;
+        Ok(items.pop().flatten())
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
-        self.inner.get_many(keys).await
+        let (answer, answered) = oneshot::channel();
+        let reading = Reading {
+            keys: keys.to_vec(),
+            answer,
+        };
+        let reads: Of<Reading> = |pending| &mut pending.reads;
+        self.join(reads, reading, answered, MAX_READERS, |readers| {
+            self.read(readers)
+        })
+        .await
     }
 
     async fn query(&self, query: &Query) -> Result<Page> {
@@ -162,27 +280,18 @@ impl Table for Coalesced {
     }
 
     async fn write(&self, mut writes: Vec<Write>) -> Result<()> {
-        if writes.len() != 1 {
+        if writes.len() != 1 || !self.group_writes {
             return self.inner.write(writes).await;
         }
         let write = writes.pop().expect("one write");
         let key = write.key()?;
         let (answer, answered) = oneshot::channel();
-        let gathers = {
-            let mut pending = self.pending();
-            pending.writes.push(Waiting { write, key, answer });
-            !std::mem::replace(&mut pending.gathering, true)
-        };
-        if gathers {
-            let mut guard = Gathering(self, true);
-            let writes = self.gather().await;
-            guard.1 = false;
-            let sends = groups(writes).into_iter().map(|group| self.send(group));
-            futures::future::join_all(sends).await;
-        }
-        answered
-            .await
-            .map_err(|_| Error::Store("a grouped write was abandoned".into()))?
+        let writing = Writing { write, key, answer };
+        let queue: Of<Writing> = |pending| &mut pending.writes;
+        self.join(queue, writing, answered, MAX_WRITES, |writes| {
+            self.write_all(writes)
+        })
+        .await
     }
 }
 
@@ -193,62 +302,87 @@ mod tests {
     use crate::store::{AttributeValue, Condition, version_of};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// The embedded table, counting the `write` calls that reach it.
-    struct Counted(EmbeddedTable, AtomicUsize);
+    /// The embedded table, counting the calls that reach it.
+    struct Counted {
+        table: EmbeddedTable,
+        reads: AtomicUsize,
+        writes: AtomicUsize,
+    }
+
+    impl Counted {
+        fn new() -> Arc<Counted> {
+            let spec = TableSpec {
+                name: "view".into(),
+                indexes: vec![],
+                stream: false,
+            };
+            Arc::new(Counted {
+                table: EmbeddedTable::new(Database::open_in_memory().unwrap(), spec),
+                reads: AtomicUsize::new(0),
+                writes: AtomicUsize::new(0),
+            })
+        }
+
+        /// The calls counted since the last time, reads then writes.
+        fn calls(&self) -> (usize, usize) {
+            (
+                self.reads.swap(0, Ordering::Relaxed),
+                self.writes.swap(0, Ordering::Relaxed),
+            )
+        }
+    }
 
     #[async_trait]
     impl Table for Counted {
         async fn get(&self, key: &Key) -> Result<Option<Item>> {
-            self.0.get(key).await
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.table.get(key).await
+        }
+        async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.table.get_many(keys).await
         }
         async fn query(&self, query: &Query) -> Result<Page> {
-            self.0.query(query).await
+            self.table.query(query).await
         }
         async fn write(&self, writes: Vec<Write>) -> Result<()> {
-            self.1.fetch_add(1, Ordering::Relaxed);
-            self.0.write(writes).await
+            self.writes.fetch_add(1, Ordering::Relaxed);
+            self.table.write(writes).await
         }
     }
 
+    fn key(id: usize) -> Key {
+        Key::new(format!("ORDER#{id}"), "#")
+    }
+
     fn upsert(id: usize, version: u64) -> Write {
-        let mut item = Key::new(format!("ORDER#{id}"), "#").to_item();
+        let mut item = key(id).to_item();
         item.insert("version".into(), AttributeValue::N(version.to_string()));
         Write::put(item, Condition::OlderThan(version))
     }
 
+    async fn write_all(table: &Arc<dyn Table>, writes: Vec<Write>) -> Vec<Result<()>> {
+        futures::future::join_all(writes.into_iter().map(|w| table.write(vec![w]))).await
+    }
+
+    async fn stored_version(table: &Arc<dyn Table>, id: usize) -> Option<u64> {
+        version_of(&table.get(&key(id)).await.unwrap()?)
+    }
+
     #[tokio::test]
     async fn concurrent_upserts_go_as_few_transactions_and_each_gets_its_own_answer() {
-        let spec = TableSpec {
-            name: "view".into(),
-            indexes: vec![],
-            stream: false,
-        };
-        let inner = Arc::new(Counted(
-            EmbeddedTable::new(Database::open_in_memory().unwrap(), spec),
-            AtomicUsize::new(0),
-        ));
+        let inner = Counted::new();
         inner.write(vec![upsert(7, 5)]).await.unwrap();
         let table = coalesce(inner.clone());
-        let write_all = |writes: Vec<Write>| {
-            futures::future::join_all(writes.into_iter().map(|w| {
-                let table = table.clone();
-                async move { table.write(vec![w]).await }
-            }))
-        };
+        inner.calls();
         // A template-sized batch: each write alone, as a transaction would cost twice.
-        inner.1.store(0, Ordering::Relaxed);
-        let few = write_all((1000..1010).map(|id| upsert(id, 1)).collect()).await;
+        let few = write_all(&table, (1000..1010).map(|id| upsert(id, 1)).collect()).await;
         assert!(few.iter().all(Result::is_ok));
-        assert_eq!(inner.1.load(Ordering::Relaxed), 10);
-        inner.1.store(0, Ordering::Relaxed);
+        assert_eq!(inner.calls(), (0, 10));
         // 250 orders at version 2, order 7 again (stale: it holds 5), and order 3 twice.
         let mut writes: Vec<Write> = (0..250).map(|id| upsert(id, 2)).collect();
         writes.push(upsert(3, 3));
-        let answers = futures::future::join_all(writes.into_iter().map(|w| {
-            let table = table.clone();
-            async move { table.write(vec![w]).await }
-        }))
-        .await;
+        let answers = write_all(&table, writes).await;
         let failed: Vec<usize> = answers
             .iter()
             .enumerate()
@@ -261,29 +395,49 @@ mod tests {
         assert!(matches!(answers[7], Err(Error::ConditionFailed { .. })));
         // Groups of at most 100 (251 writes, order 3 twice): 3 groups, one sent again after
         // order 7, sent alone, failed its condition; at most one more for order 3.
-        let calls = inner.1.load(Ordering::Relaxed);
-        assert!(calls <= 6, "{calls} writes reached the table");
+        let (_, writes) = inner.calls();
+        assert!(writes <= 6, "{writes} writes reached the table");
         assert_eq!(stored_version(&table, 3).await, Some(3));
         assert_eq!(stored_version(&table, 7).await, Some(5));
         assert_eq!(stored_version(&table, 249).await, Some(2));
     }
 
-    async fn stored_version(table: &Arc<dyn Table>, id: usize) -> Option<u64> {
-        let key = Key::new(format!("ORDER#{id}"), "#");
-        version_of(&table.get(&key).await.unwrap()?)
+    #[tokio::test]
+    async fn concurrent_reads_go_as_one_and_each_gets_its_own_items() {
+        let inner = Counted::new();
+        for id in [1, 2, 3] {
+            inner.write(vec![upsert(id, id as u64)]).await.unwrap();
+        }
+        let table = coalesce_reads(inner.clone());
+        inner.calls();
+        let versions = |items: Vec<Option<Item>>| -> Vec<Option<u64>> {
+            items
+                .iter()
+                .map(|i| i.as_ref().and_then(version_of))
+                .collect()
+        };
+        let asks: Vec<Vec<Key>> = vec![vec![key(1), key(9)], vec![key(3)], vec![key(2), key(2)]];
+        let three = key(3);
+        let (many, one) = futures::join!(
+            futures::future::join_all(asks.iter().map(|keys| table.get_many(keys))),
+            table.get(&three),
+        );
+        let many: Vec<_> = many.into_iter().map(|r| versions(r.unwrap())).collect();
+        assert_eq!(
+            many,
+            [vec![Some(1), None], vec![Some(3)], vec![Some(2), Some(2)]]
+        );
+        assert_eq!(one.unwrap().as_ref().and_then(version_of), Some(3));
+        assert_eq!(inner.calls(), (1, 0), "one read for four callers");
+        // Writes pass through one by one when only reads are grouped.
+        let answers = write_all(&table, (10..40).map(|id| upsert(id, 1)).collect()).await;
+        assert!(answers.iter().all(Result::is_ok));
+        assert_eq!(inner.calls(), (0, 30));
     }
 
     #[tokio::test]
     async fn a_write_of_several_items_passes_through() {
-        let spec = TableSpec {
-            name: "view".into(),
-            indexes: vec![],
-            stream: false,
-        };
-        let table = coalesce(Arc::new(EmbeddedTable::new(
-            Database::open_in_memory().unwrap(),
-            spec,
-        )));
+        let table = coalesce(Counted::new());
         table.write(vec![upsert(1, 1), upsert(2, 1)]).await.unwrap();
         let again = table.write(vec![upsert(1, 1), upsert(2, 2)]).await;
         assert!(matches!(again, Err(Error::ConditionFailed { index: 0 })));
