@@ -161,7 +161,9 @@ type Expected = BTreeMap<String, (String, BTreeMap<String, i64>)>;
 async fn every_acknowledged_command_survives_sigkill_and_views_converge() {
     let dir = tempfile::tempdir().unwrap();
     let faults = json!({"seed": 11, "killRate": 0.01});
-    let (child, url) = start(dir.path(), &faults);
+    // The catalog is set up without faults: the killer below, which restarts the process,
+    // is not running yet, and a killRate kill here would leave nothing to answer.
+    let (child, url) = start(dir.path(), &json!({}));
     let child = Arc::new(Mutex::new(child));
     let url = Arc::new(Mutex::new(url));
     let client = reqwest::Client::new();
@@ -178,6 +180,14 @@ async fn every_acknowledged_command_survives_sigkill_and_views_converge() {
         )
         .await;
         assert!(status < 300, "{body}");
+    }
+    {
+        let mut guard = child.lock().unwrap();
+        guard.kill().unwrap();
+        guard.wait().unwrap();
+        let (fresh, fresh_url) = start(dir.path(), &faults);
+        *guard = fresh;
+        *url.lock().unwrap() = fresh_url;
     }
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
