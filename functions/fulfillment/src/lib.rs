@@ -7,7 +7,6 @@ pub mod view;
 
 use bulkhead::host::Host;
 use bulkhead::listener::{Listener, listen};
-use bulkhead::store::coalesced;
 use std::time::Duration;
 
 pub const SERVICE: &str = "fulfillment";
@@ -19,14 +18,9 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
     Ok(api::router(host.table_from_env("TABLE_NAME")?, max_wait))
 }
 
-/// The `fulfillment-listener` function. Its upserts of a large batch (a backlog) go as
-/// transactions of up to 100 (`coalesced`), so it applies 3 transactions' worth of messages
-/// together: they open no more connections than 3 requests do.
+/// The `fulfillment-listener` function.
 pub fn listener(host: &dyn Host) -> bulkhead::Result<Listener> {
-    Ok(
-        listen(coalesced::coalesce(host.table_from_env("TABLE_NAME")?))
-            .on(view::ORDER_EVENTS, view::apply)
-            .listener()
-            .with_in_flight(3 * coalesced::MAX_WRITES),
-    )
+    Ok(listen(host.table_from_env("TABLE_NAME")?)
+        .on(view::ORDER_EVENTS, view::apply)
+        .listener())
 }

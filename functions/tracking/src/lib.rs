@@ -7,7 +7,6 @@ pub mod view;
 
 use bulkhead::host::Host;
 use bulkhead::listener::{Listener, listen};
-use bulkhead::store::coalesced;
 use std::time::Duration;
 
 pub const SERVICE: &str = "tracking";
@@ -19,13 +18,10 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
     Ok(api::router(host.table_from_env("TABLE_NAME")?, max_wait))
 }
 
-/// The `tracking-listener` function. The product names that a batch's messages read go
-/// as one request (`coalesced`).
+/// The `tracking-listener` function.
 pub fn listener(host: &dyn Host) -> bulkhead::Result<Listener> {
-    Ok(listen(coalesced::coalesce_reads(
-        host.table_from_env("TABLE_NAME")?,
-    ))
-    .on(view::ORDER_EVENTS, view::apply_order)
-    .on(view::PRODUCT_EVENTS, view::apply_product)
-    .listener())
+    Ok(listen(host.table_from_env("TABLE_NAME")?)
+        .on(view::ORDER_EVENTS, view::apply_order)
+        .on(view::PRODUCT_EVENTS, view::apply_product)
+        .listener())
 }
