@@ -21,6 +21,6 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
 /// The `fulfillment-listener` function.
 pub fn listener(host: &dyn Host) -> bulkhead::Result<Listener> {
     Ok(listen(host.table_from_env("TABLE_NAME")?)
-        .on(view::ORDER_EVENTS, view::apply)
+        .on_newest(view::ORDER_EVENTS, view::apply)
         .listener())
 }

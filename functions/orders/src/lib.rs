@@ -27,6 +27,6 @@ pub fn trigger(host: &dyn Host) -> bulkhead::Result<bulkhead::trigger::Trigger> 
 /// The `orders-catalog-listener` function: keeps the catalog cache.
 pub fn catalog_listener(host: &dyn Host) -> bulkhead::Result<Listener> {
     Ok(listen(host.table_from_env("TABLE_NAME")?)
-        .on(catalog_cache::PRODUCT_EVENTS, catalog_cache::apply)
+        .on_newest(catalog_cache::PRODUCT_EVENTS, catalog_cache::apply)
         .listener())
 }

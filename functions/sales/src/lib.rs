@@ -22,6 +22,6 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
 /// ran out of retries (`tests/load.rs`).
 pub fn listener(host: &dyn Host) -> bulkhead::Result<Listener> {
     Ok(listen(host.table_from_env("TABLE_NAME")?)
-        .on(view::ORDER_EVENTS, view::apply)
+        .on_newest(view::ORDER_EVENTS, view::apply)
         .listener())
 }

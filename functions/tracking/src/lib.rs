@@ -21,7 +21,7 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
 /// The `tracking-listener` function.
 pub fn listener(host: &dyn Host) -> bulkhead::Result<Listener> {
     Ok(listen(host.table_from_env("TABLE_NAME")?)
-        .on(view::ORDER_EVENTS, view::apply_order)
-        .on(view::PRODUCT_EVENTS, view::apply_product)
+        .on_newest(view::ORDER_EVENTS, view::apply_order)
+        .on_newest(view::PRODUCT_EVENTS, view::apply_product)
         .listener())
 }

@@ -7,7 +7,9 @@
 //! queue, while the rest of the batch is deleted.
 //!
 //! The two kinds of view have their helpers here: [`snapshot`] keeps the newest version of
-//! a thing, [`counter`] keeps totals that count each aggregate version once.
+//! a thing, [`counter`] keeps totals that count each aggregate version once. Both depend only
+//! on each aggregate's newest state, so they declare their routes with [`Routes::on_newest`]:
+//! of several versions of one aggregate in a batch, only the newest is applied.
 
 pub mod counter;
 pub mod snapshot;
@@ -63,6 +65,8 @@ struct Route {
     /// The schema of what the route reads of each event's state.
     reads: serde_json::Value,
     apply: Apply,
+    /// Whether a newer version of the same aggregate in the batch makes an event redundant.
+    newest_only: bool,
 }
 
 /// A queue listener, ready for either host: the events it takes and how it applies each.
@@ -94,7 +98,32 @@ impl<C: Clone + Send + Sync + 'static> Routes<C> {
     ///
     /// `S`'s JSON Schema is what the contract tests hold against the producer's: every field
     /// it requires must be one the producer guarantees.
-    pub fn on<S, F, Fut>(mut self, events: EventSet, apply: F) -> Self
+    pub fn on<S, F, Fut>(self, events: EventSet, apply: F) -> Self
+    where
+        S: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        F: Fn(C, Delivered, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.route(events, apply, false)
+    }
+
+    /// Takes `events` as [`Routes::on`] does, for a view that depends only on each
+    /// aggregate's newest state (a [`snapshot`] or a [`counter`]): of the versions of one
+    /// aggregate in a batch, only the newest is applied, and the older ones are acknowledged
+    /// as superseded, with no request. Should the newest fail, the next newest is applied,
+    /// so that a poison event still fails alone.
+    ///
+    /// Not for a view that acts on each event, such as one that sends a mail per event.
+    pub fn on_newest<S, F, Fut>(self, events: EventSet, apply: F) -> Self
+    where
+        S: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        F: Fn(C, Delivered, S) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        self.route(events, apply, true)
+    }
+
+    fn route<S, F, Fut>(mut self, events: EventSet, apply: F, newest_only: bool) -> Self
     where
         S: DeserializeOwned + schemars::JsonSchema + Send + 'static,
         F: Fn(C, Delivered, S) -> Fut + Send + Sync + 'static,
@@ -112,6 +141,7 @@ impl<C: Clone + Send + Sync + 'static> Routes<C> {
                     apply(context, delivered, state).await
                 })
             }),
+            newest_only,
         });
         self
     }
@@ -152,9 +182,28 @@ impl Listener {
 
     /// Whether an entry with this source and detail type is one this listener takes.
     pub fn takes(&self, source: &str, detail_type: &str) -> bool {
+        self.route_of(source, detail_type).is_some()
+    }
+
+    fn route_of(&self, source: &str, detail_type: &str) -> Option<&Route> {
         self.routes
             .iter()
-            .any(|r| r.events.contains(source, detail_type))
+            .find(|r| r.events.contains(source, detail_type))
+    }
+
+    /// The aggregate whose older versions in a batch this event supersedes: only for an
+    /// event that a route declared with [`Routes::on_newest`] takes, and labelled as its
+    /// detail says (a mislabelled one fails alone in [`Listener::apply`]).
+    fn superseding(&self, delivered: &Delivered) -> Option<Aggregate> {
+        let detail = &delivered.detail;
+        let route = self.route_of(&delivered.source, &delivered.detail_type)?;
+        (route.newest_only && detail.event_type == delivered.detail_type).then(|| {
+            (
+                delivered.source.clone(),
+                detail.aggregate.kind.clone(),
+                detail.aggregate.id.clone(),
+            )
+        })
     }
 
     /// Applies one delivered event through its route. An event that no route takes changes
@@ -170,11 +219,7 @@ impl Listener {
             )));
         }
         crate::contract::upcast::upcast(&delivered.source, &mut delivered.detail)?;
-        let route = self
-            .routes
-            .iter()
-            .find(|r| r.events.contains(&delivered.source, &delivered.detail_type));
-        match route {
+        match self.route_of(&delivered.source, &delivered.detail_type) {
             Some(route) => (route.apply)(delivered).await,
             None => {
                 tracing::warn!(
@@ -194,20 +239,96 @@ impl Listener {
     /// [`Listener::handle`] for a batch whose messages were decoded one by one: a message
     /// that did not decode fails alone.
     pub async fn handle_batch(&self, batch: Batch<SqsMessage>) -> SqsBatchResponse {
-        consume(batch, self.in_flight, self.name.as_deref(), |delivered| {
-            self.apply(delivered)
-        })
+        let superseding = |delivered: &Delivered| self.superseding(delivered);
+        consume(
+            batch,
+            self.in_flight,
+            self.name.as_deref(),
+            superseding,
+            |delivered| self.apply(delivered),
+        )
         .await
     }
 }
 
-/// Applies `apply` to every message of the batch, `in_flight` at a time, and reports the
-/// ones that failed. Each message is applied in its event's span and says what became of
-/// it: applied, ignored (old or duplicate) or failed, with the view's lag.
+/// An aggregate, as its events name it: source, kind and id.
+type Aggregate = (String, String, String);
+
+/// A message of the batch, read.
+struct Read {
+    message_id: Option<String>,
+    delivered: Result<Delivered>,
+    attempt: Option<u32>,
+}
+
+impl Read {
+    fn of(record: Record<SqsMessage>, function: Option<&str>) -> Read {
+        let read = match record {
+            Record::Decoded(message) => Read {
+                delivered: Delivered::parse(&message),
+                attempt: message
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|n| n.parse().ok()),
+                message_id: message.message_id,
+            },
+            Record::Undecodable { ref error, .. } => Read {
+                delivered: Err(Error::Malformed(format!("SQS record: {error}"))),
+                attempt: None,
+                message_id: record.raw_string(&["messageId"]),
+            },
+        };
+        if read.delivered.is_err() {
+            crate::telemetry::figures::message(
+                function,
+                crate::telemetry::outcome::Outcome::Failed,
+            );
+        }
+        read
+    }
+
+    fn version(&self) -> u64 {
+        self.delivered
+            .as_ref()
+            .map_or(0, |d| d.detail.aggregate.version)
+    }
+}
+
+/// The batch's messages in units applied one after another: each version of an aggregate
+/// that `superseding` names, newest first, in one unit; every other message alone.
+fn units(
+    reads: impl Iterator<Item = Read>,
+    superseding: impl Fn(&Delivered) -> Option<Aggregate>,
+) -> Vec<Vec<Read>> {
+    let mut units: Vec<Vec<Read>> = vec![];
+    let mut unit_of = std::collections::HashMap::new();
+    for read in reads {
+        match read.delivered.as_ref().ok().and_then(&superseding) {
+            Some(aggregate) => {
+                let at = *unit_of.entry(aggregate).or_insert_with(|| {
+                    units.push(vec![]);
+                    units.len() - 1
+                });
+                units[at].push(read);
+            }
+            None => units.push(vec![read]),
+        }
+    }
+    for unit in &mut units {
+        unit.sort_by_key(|read| std::cmp::Reverse(read.version()));
+    }
+    units
+}
+
+/// Applies `apply` to every message of the batch, `in_flight` units at a time (see
+/// [`units`]), and reports the ones that failed. Each message is applied in its event's span
+/// and says what became of it: applied, ignored (old, duplicate or superseded) or failed,
+/// with the view's lag.
 async fn consume<F, Fut>(
     batch: Batch<SqsMessage>,
     in_flight: usize,
     function: Option<&str>,
+    superseding: impl Fn(&Delivered) -> Option<Aggregate>,
     apply: F,
 ) -> SqsBatchResponse
 where
@@ -250,35 +371,47 @@ where
         .instrument(span)
     };
     let messages = batch.records.len();
-    let outcomes: Vec<(Option<String>, Result<()>)> =
-        futures::stream::iter(batch.records.into_iter().map(|record| {
+    let reads = batch.records.into_iter().map(|r| Read::of(r, function));
+    let units = units(reads, superseding);
+    let outcomes: Vec<Vec<(Option<String>, Result<()>)>> =
+        futures::stream::iter(units.into_iter().map(|unit| {
             let apply_one = &apply_one;
             async move {
-                match record {
-                    Record::Decoded(message) => {
-                        let outcome = match Delivered::parse(&message) {
-                            Ok(delivered) => {
-                                let attempt = message
-                                    .attributes
-                                    .get("ApproximateReceiveCount")
-                                    .and_then(|n| n.parse().ok());
-                                apply_one(delivered, attempt).await
+                let mut outcomes = Vec::with_capacity(unit.len());
+                let mut unit = unit.into_iter();
+                while let Some(Read {
+                    message_id,
+                    delivered,
+                    attempt,
+                }) = unit.next()
+                {
+                    let (result, newest) = match delivered {
+                        Ok(delivered) => {
+                            let version = delivered.detail.aggregate.version;
+                            (apply_one(delivered, attempt).await, version)
+                        }
+                        Err(e) => (Err(e), 0),
+                    };
+                    let applied = result.is_ok();
+                    outcomes.push((message_id, result));
+                    if applied {
+                        for older in unit.by_ref() {
+                            if let Ok(delivered) = &older.delivered {
+                                figures::message(function, outcome::Outcome::Ignored);
+                                delivered.detail.span().in_scope(|| {
+                                    tracing::info!(
+                                        function,
+                                        attempt = older.attempt,
+                                        newest,
+                                        "message superseded"
+                                    )
+                                });
                             }
-                            Err(e) => {
-                                figures::message(function, outcome::Outcome::Failed);
-                                Err(e)
-                            }
-                        };
-                        (message.message_id, outcome)
-                    }
-                    Record::Undecodable { ref error, .. } => {
-                        figures::message(function, outcome::Outcome::Failed);
-                        (
-                            record.raw_string(&["messageId"]),
-                            Err(Error::Malformed(format!("SQS record: {error}"))),
-                        )
+                            outcomes.push((older.message_id, Ok(())));
+                        }
                     }
                 }
+                outcomes
             }
         }))
         .buffer_unordered(in_flight)
@@ -286,7 +419,7 @@ where
         .await;
     figures::view_lag(function, lag);
     let mut response = SqsBatchResponse::default();
-    for (message_id, outcome) in outcomes {
+    for (message_id, outcome) in outcomes.into_iter().flatten() {
         if let Err(e) = outcome {
             tracing::warn!(error = %e, message_id = ?message_id, "message reported as failed");
             let mut failure = BatchItemFailure::default();
@@ -371,6 +504,71 @@ mod tests {
         assert!(!live.is_replay());
         assert_eq!(replayed.replay_name.as_deref(), Some("r-1"));
         assert!(replayed.is_replay());
+    }
+
+    /// A message of order `aggregate` at `version`, its state `state`.
+    fn message(id: &str, aggregate: &str, version: u64, state: &str) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(id.into());
+        message.body = Some(format!(
+            r#"{{"source":"bulkhead.shop","detail-type":"OrderPlaced","detail":{{"id":"order:{aggregate}:{version}","type":"OrderPlaced","schemaVersion":1,"aggregate":{{"type":"order","id":"{aggregate}","version":{version}}},"occurredAt":"t","state":{state}}}}}"#
+        ));
+        message
+    }
+
+    /// Handles `messages` as one batch: the states seen, sorted, and the ids that failed.
+    async fn handle(
+        listener: &Listener,
+        seen: &Seen,
+        messages: Vec<SqsMessage>,
+    ) -> (Vec<u64>, Vec<String>) {
+        let mut event = SqsEvent::default();
+        event.records = messages;
+        let response = listener.handle(event).await;
+        let mut states = std::mem::take(&mut *seen.lock().unwrap());
+        states.sort();
+        let failed = response
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        (states, failed)
+    }
+
+    #[tokio::test]
+    async fn of_one_aggregates_versions_in_a_batch_only_the_newest_is_applied() {
+        let batch = || {
+            vec![
+                message("a", "o-1", 1, r#"{"n":11}"#),
+                message("b", "o-1", 3, r#"{"n":13}"#),
+                message("c", "o-2", 1, r#"{"n":21}"#),
+                message("d", "o-1", 2, r#"{"n":12}"#),
+            ]
+        };
+        let seen = Seen::default();
+        let newest = listen(seen.clone()).on_newest(PLACED, record).listener();
+        let (applied, failed) = handle(&newest, &seen, batch()).await;
+        assert_eq!(applied, [13, 21]);
+        assert!(failed.is_empty(), "{failed:?}");
+        // Declared with `on`, every event is applied.
+        let every = listen(seen.clone()).on(PLACED, record).listener();
+        let (applied, failed) = handle(&every, &seen, batch()).await;
+        assert_eq!(applied, [11, 12, 13, 21]);
+        assert!(failed.is_empty(), "{failed:?}");
+    }
+
+    #[tokio::test]
+    async fn when_the_newest_version_fails_the_next_newest_is_applied_and_it_fails_alone() {
+        let seen = Seen::default();
+        let newest = listen(seen.clone()).on_newest(PLACED, record).listener();
+        let batch = vec![
+            message("a", "o-1", 1, r#"{"n":11}"#),
+            message("b", "o-1", 2, r#"{"n":12}"#),
+            message("c", "o-1", 3, r#"{"n":"x"}"#),
+        ];
+        let (applied, failed) = handle(&newest, &seen, batch).await;
+        assert_eq!(applied, [12]);
+        assert_eq!(failed, ["c"]);
     }
 
     #[tokio::test]
