@@ -1,16 +1,35 @@
 //! The AWS SDK's configuration, the same for every client a process builds.
 
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use std::time::Duration;
+
+/// How long one attempt of a request may take, its answer read, before it is given up and
+/// tried again.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `aws_config::defaults`, with the HTTPS client every Bulkhead process uses: rustls on
 /// ring. The SDK's default (rustls on aws-lc) is not compiled in, so a client built from
 /// another loader has no HTTP client and fails its first request.
+///
+/// A hung request is cut by [`ATTEMPT_TIMEOUT`], not by the SDK's stalled-stream
+/// protection, which watches the throughput of every body it sends and reads: for requests
+/// and answers of a few kilobytes that watch cost a quarter of a listener's CPU (README:
+/// Performance).
 pub fn defaults() -> ConfigLoader {
     let https = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https)
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .build(),
+        )
 }
 
 #[cfg(test)]
@@ -63,5 +82,26 @@ mod tests {
         let bare = aws_config::defaults(BehaviorVersion::latest());
         let error = list_tables(bare, "https://127.0.0.1:9").await;
         assert!(error.contains("No HTTP client"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gets_no_answer_is_given_up_after_the_attempt_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        // Accepts, reads the request, and never answers.
+        std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().unwrap();
+            let mut request = [0u8; 4096];
+            while socket.read(&mut request).is_ok_and(|n| n > 0) {}
+        });
+        let started = std::time::Instant::now();
+        let error = list_tables(super::defaults(), &endpoint).await;
+        let took = started.elapsed();
+        assert!(error.contains("Timeout"), "{error}");
+        assert!(
+            took >= super::ATTEMPT_TIMEOUT
+                && took < super::ATTEMPT_TIMEOUT + Duration::from_secs(3),
+            "gave up after {took:?}"
+        );
     }
 }
