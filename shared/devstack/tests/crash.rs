@@ -158,6 +158,18 @@ async fn drain(client: &reqwest::Client, url: &str) -> Value {
     }
 }
 
+/// Kills the devstack when the test ends, however it ends: a failed assertion would
+/// otherwise leave it running.
+struct KillOnDrop(Arc<Mutex<Child>>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let mut child = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// What a client's acknowledged commands add up to: order id -> (owner, quantity by sku).
 type Expected = BTreeMap<String, (String, BTreeMap<String, i64>)>;
 
@@ -169,6 +181,7 @@ async fn every_acknowledged_command_survives_sigkill_and_views_converge() {
     // is not running yet, and a killRate kill here would leave nothing to answer.
     let (child, url) = start(dir.path(), &json!({}));
     let child = Arc::new(Mutex::new(child));
+    let _killed_at_the_end = KillOnDrop(child.clone());
     let url = Arc::new(Mutex::new(url));
     let client = reqwest::Client::new();
     let merchandiser = token("mia", "merchandiser");
@@ -390,7 +403,6 @@ async fn every_acknowledged_command_survives_sigkill_and_views_converge() {
         "sales counted each order once"
     );
     assert_eq!(counted, units, "sales counted each unit once");
-    child.lock().unwrap().kill().unwrap();
     eprintln!(
         "crash: {commands} commands from {CLIENTS} clients, {killed} SIGKILLs by the test, {} by the killRate fault, {} orders; lost acknowledged writes 0, views converged, events under two ids 0",
         restarts.saturating_sub(killed),
