@@ -11,7 +11,9 @@
 //!   embedded store out.
 //! - `listener/<view>/dynamodb`: the same through the real DynamoDB adapter (AWS SDK, HTTP),
 //!   built as the Lambda main builds it (`AwsHost::from_env`), to a DynamoDB-shaped sink on
-//!   127.0.0.1: `GetItem` and `BatchGetItem` find nothing, writes succeed.
+//!   127.0.0.1: `GetItem` and `BatchGetItem` find nothing, writes succeed. Each batch of 10
+//!   holds two versions of 5 orders, so a listener declared with `on_newest` applies 5;
+//!   `.../distinct` runs the same messages ordered so that each batch holds 10 orders.
 //!
 //! Every benchmark through an AWS adapter runs twice: with the sinks answering at once
 //! (`0ms`, the CPU cost), and after AWS-like latencies (`aws`: `PutEvents` 20 ms, a
@@ -19,7 +21,7 @@
 //! would.
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use bulkhead::bus::Bus;
 use bulkhead::bus::embedded::{EmbeddedBus, Rule};
 use bulkhead::embedded::{Database, TableSpec};
@@ -279,6 +281,25 @@ fn outbox() -> Arc<dyn Mailer> {
     Arc::new(Outbox::new(Database::open_in_memory().unwrap()))
 }
 
+/// The same messages in batches of the same size, every version 1 first: no batch holds two
+/// versions of one order.
+fn distinct_orders(batches: &[SqsEvent]) -> Vec<SqsEvent> {
+    let version = |message: &SqsMessage| {
+        let body: Value = serde_json::from_str(message.body.as_deref().unwrap()).unwrap();
+        body["detail"]["aggregate"]["version"].as_u64().unwrap()
+    };
+    let mut messages: Vec<SqsMessage> = batches.iter().flat_map(|b| b.records.clone()).collect();
+    messages.sort_by_key(version);
+    messages
+        .chunks(batches[0].records.len())
+        .map(|records| {
+            let mut batch = batches[0].clone();
+            batch.records = records.to_vec();
+            batch
+        })
+        .collect()
+}
+
 fn listeners(c: &mut Criterion) {
     let rt = runtime();
     let batches: Vec<SqsEvent> = bench::sqs_events(RECORDS, 7)
@@ -291,6 +312,7 @@ fn listeners(c: &mut Criterion) {
         ("sales", sales::listener),
         ("notifications", notifications::listener),
     ];
+    let distinct = distinct_orders(&batches);
     let mut group = c.benchmark_group("listener");
     group.sample_size(10);
     group.throughput(Throughput::Elements(RECORDS as u64));
@@ -319,23 +341,26 @@ fn listeners(c: &mut Criterion) {
             )
         });
         let listener = with_messages_in_flight(lambda(&host).unwrap());
-        for latency in LATENCIES {
-            set_latency(latency);
-            let run = || {
-                for batch in &batches {
-                    let response = rt.block_on(listener.handle(batch.clone()));
-                    assert!(response.batch_item_failures.is_empty());
+        for (workload, batches) in [("", &batches), ("/distinct", &distinct)] {
+            for latency in LATENCIES {
+                set_latency(latency);
+                let run = || {
+                    for batch in batches {
+                        let response = rt.block_on(listener.handle(batch.clone()));
+                        assert!(response.batch_item_failures.is_empty());
+                    }
+                };
+                if latency.dynamodb_ms == 0 {
+                    let before = DYNAMODB_REQUESTS.load(Ordering::Relaxed);
+                    run();
+                    let requests = DYNAMODB_REQUESTS.load(Ordering::Relaxed) - before;
+                    eprintln!(
+                        "listener/{name}/dynamodb{workload}: {requests} DynamoDB requests for {RECORDS} events"
+                    );
                 }
-            };
-            if latency.dynamodb_ms == 0 {
-                let before = DYNAMODB_REQUESTS.load(Ordering::Relaxed);
-                run();
-                let requests = DYNAMODB_REQUESTS.load(Ordering::Relaxed) - before;
-                eprintln!(
-                    "listener/{name}/dynamodb: {requests} DynamoDB requests for {RECORDS} events"
-                );
+                let id = format!("{name}/dynamodb/{}{workload}", latency.name);
+                group.bench_function(id, |b| b.iter(run));
             }
-            group.bench_function(format!("{name}/dynamodb/{}", latency.name), |b| b.iter(run));
         }
     }
     // The same 1,000 messages as one batch (an SQS mapping with a batching window).
