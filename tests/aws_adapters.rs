@@ -1,6 +1,7 @@
 //! The AWS adapters on their own, through the AWS SDK on the wire, against moto.
 
 use async_trait::async_trait;
+use bulkhead::batch::Batch;
 use bulkhead::bus::{Bus, BusEntry, EntryFailure};
 use bulkhead::embedded::Database;
 use bulkhead::event::{AggregateRef, PublicEvent};
@@ -218,7 +219,7 @@ impl Bus for Flaky {
 }
 
 fn acl(change: Change) -> Result<Option<PublicEvent>> {
-    let pk = change.pk().unwrap();
+    let pk = change.pk().to_string();
     let mut event = PublicEvent::new(
         "Tested",
         AggregateRef {
@@ -259,9 +260,9 @@ async fn rejected_entries_are_retried_alone_until_nothing_is_lost_or_sent_twice(
                 "SequenceNumber": format!("{n:03}"), "SizeBytes": 1 }})
         })
         .collect();
-    let event = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
     let response = trigger
-        .handle(event, Some(Instant::now() + Duration::from_secs(20)))
+        .handle_batch(event, Some(Instant::now() + Duration::from_secs(20)))
         .await;
     assert!(response.batch_item_failures.is_empty());
 

@@ -5,6 +5,7 @@
 //! table is what `devstack contracts --impact` prints, and the devstack refuses to publish
 //! an event that its contract does not describe or that no contract covers.
 
+use bulkhead::batch::Batch;
 use bulkhead::bus::{Bus, BusEntry};
 use bulkhead::event::{EventSet, PublicEvent};
 use bulkhead::listener::{Delivered, listen};
@@ -374,8 +375,8 @@ async fn a_trigger_whose_event_breaks_its_contract_fails_at_that_record_and_publ
             json!({ "eventID": format!("{i}"), "eventName": name, "awsRegion": "us-east-1", "dynamodb": change })
         })
         .collect();
-    let event = serde_json::from_value(json!({ "Records": records })).unwrap();
-    let response = trigger.handle(event, None).await;
+    let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
+    let response = trigger.handle_batch(event, None).await;
     let failed: Vec<_> = response
         .batch_item_failures
         .iter()

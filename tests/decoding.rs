@@ -39,15 +39,13 @@ enum Breakage {
 impl Breakage {
     /// Whether the record is bad. The orders ACL publishes nothing for a REMOVE (orders are
     /// never deleted; only expired idempotency records are), so it does not read what a
-    /// REMOVE's image holds: only a record that does not decode at all is bad there.
+    /// REMOVE's image holds: an image is read only by an ACL that needs it. Only a record
+    /// that does not decode at all is bad there.
     fn matters(&self, removal: bool) -> bool {
         !removal
             || matches!(
                 self,
-                Breakage::UnknownType(_)
-                    | Breakage::EventName(_)
-                    | Breakage::NoImages
-                    | Breakage::ImageIsText(_)
+                Breakage::EventName(_) | Breakage::NoImages | Breakage::ImageIsText(_)
             )
     }
 }

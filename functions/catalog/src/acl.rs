@@ -16,12 +16,10 @@ pub const PUBLISHES: EventSet = EventSet {
 
 /// Maps a change of the catalog table to its public event, if it has one.
 pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
-    if change.kind == ChangeKind::Remove
-        || !change.pk().is_some_and(|pk| pk.starts_with(PRODUCT_PREFIX))
-    {
+    if change.kind == ChangeKind::Remove || !change.pk().starts_with(PRODUCT_PREFIX) {
         return Ok(None);
     }
-    let (old, new) = change.into_images_as::<Versioned<Product>>()?;
+    let (old, new) = change.images_as::<Versioned<Product>>()?;
     let Some(new) = new else {
         return Ok(None);
     };
@@ -80,6 +78,7 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
 mod tests {
     use super::*;
     use bulkhead::store::to_item;
+    use bulkhead::trigger::Image;
     use serde_json::json;
 
     fn record(version: u64, price: i64, status: ProductStatus) -> bulkhead::store::Item {
@@ -106,12 +105,13 @@ mod tests {
         new: Option<bulkhead::store::Item>,
     ) -> Change {
         let image = new.as_ref().or(old.as_ref()).unwrap();
-        let keys = bulkhead::store::Key::of(image).unwrap().to_item();
+        let key = bulkhead::store::Key::of(image).unwrap();
+        let image = |item: Option<bulkhead::store::Item>| item.map(|i| Image::of(&i).unwrap());
         Change {
             kind,
-            keys,
-            old,
-            new,
+            key,
+            old: image(old),
+            new: image(new),
         }
     }
 

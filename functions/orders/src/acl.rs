@@ -24,12 +24,10 @@ pub const PUBLISHES: EventSet = EventSet {
 /// Maps a change of the orders table to its public event, if it has one. Catalog cache
 /// entries and idempotency records are internal and map to none.
 pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
-    if change.kind == ChangeKind::Remove
-        || !change.pk().is_some_and(|pk| pk.starts_with(ORDER_PREFIX))
-    {
+    if change.kind == ChangeKind::Remove || !change.pk().starts_with(ORDER_PREFIX) {
         return Ok(None);
     }
-    let (old, new) = change.into_images_as::<Versioned<Order>>()?;
+    let (old, new) = change.images_as::<Versioned<Order>>()?;
     let Some(new) = new else {
         return Ok(None);
     };
@@ -129,6 +127,7 @@ mod tests {
     use super::*;
     use crate::domain::{self, Offer};
     use bulkhead::store::{Item, Key, to_item};
+    use bulkhead::trigger::Image;
 
     fn record(version: u64, order: &Order) -> Item {
         to_item(&Versioned {
@@ -141,6 +140,10 @@ mod tests {
             state: order.clone(),
         })
         .unwrap()
+    }
+
+    fn image(item: &Item) -> Image {
+        Image::of(item).unwrap()
     }
 
     fn offer(_: &str) -> Option<Offer> {
@@ -157,9 +160,9 @@ mod tests {
             } else {
                 ChangeKind::Insert
             },
-            keys: Key::new("ORDER#o-1", "#").to_item(),
-            old: old.map(|(v, o)| record(v, o)),
-            new: Some(record(new.0, new.1)),
+            key: Key::new("ORDER#o-1", "#"),
+            old: old.map(|(v, o)| image(&record(v, o))),
+            new: Some(image(&record(new.0, new.1))),
         };
         acl(change).unwrap().expect("an event")
     }
@@ -214,9 +217,9 @@ mod tests {
             );
             let change = Change {
                 kind: ChangeKind::Insert,
-                keys: Key::new(pk, "#").to_item(),
+                key: Key::new(pk, "#"),
                 old: None,
-                new: Some(item),
+                new: Some(image(&item)),
             };
             assert!(acl(change).unwrap().is_none(), "{pk} was published");
         }
@@ -231,9 +234,9 @@ mod tests {
         );
         let change = Change {
             kind: ChangeKind::Insert,
-            keys: Key::new("ORDER#o-1", "#").to_item(),
+            key: Key::new("ORDER#o-1", "#"),
             old: None,
-            new: Some(item),
+            new: Some(image(&item)),
         };
         assert!(acl(change).is_err());
     }

@@ -20,7 +20,6 @@
 //! DynamoDB request 4 ms), which each sink waits per request, concurrently, as the network
 //! would.
 
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use bulkhead::bus::Bus;
 use bulkhead::bus::embedded::{EmbeddedBus, Rule};
@@ -30,13 +29,16 @@ use bulkhead::mail::Mailer;
 use bulkhead::mail::outbox::Outbox;
 use bulkhead::store::Table;
 use bulkhead::store::embedded::EmbeddedTable;
-use bulkhead::trigger::Trigger;
+use bulkhead::trigger::{StreamRecord, Trigger};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 const RECORDS: usize = 1_000;
+
+/// A stream event as the Lambda main reads it: each record decoded on its own.
+type StreamBatch = bulkhead::batch::Batch<StreamRecord>;
 
 /// How long the sinks wait before answering: the network and the service, as in AWS.
 #[derive(Clone, Copy)]
@@ -155,8 +157,8 @@ fn triggers(c: &mut Criterion) {
     let embedded = Trigger::new(embedded_bus(), orders::acl::PUBLISHES, orders::acl::acl);
     group.bench_function("trigger/embedded", |b| {
         b.iter(|| {
-            let event: StreamEvent = serde_json::from_slice(&bytes).unwrap();
-            let response = rt.block_on(embedded.handle(event, None));
+            let event: StreamBatch = serde_json::from_slice(&bytes).unwrap();
+            let response = rt.block_on(embedded.handle_batch(event, None));
             assert!(response.batch_item_failures.is_empty());
         })
     });
@@ -174,8 +176,8 @@ fn triggers(c: &mut Criterion) {
         set_latency(latency);
         group.bench_function(format!("trigger/eventbridge/{}", latency.name), |b| {
             b.iter(|| {
-                let event: StreamEvent = serde_json::from_slice(&bytes).unwrap();
-                let response = rt.block_on(aws.handle(event, None));
+                let event: StreamBatch = serde_json::from_slice(&bytes).unwrap();
+                let response = rt.block_on(aws.handle_batch(event, None));
                 assert!(response.batch_item_failures.is_empty());
             })
         });

@@ -4,7 +4,6 @@
 use crate::batch::Batch;
 use crate::listener::Listener;
 use crate::trigger::Trigger;
-use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::sqs::SqsMessage;
 pub use lambda_runtime::Error;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -54,15 +53,17 @@ pub async fn run_trigger(trigger: Trigger) -> Result<(), Error> {
         None => trigger,
     };
     let collector = figures();
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Batch<EventRecord>>| {
-        let trigger = trigger.clone();
-        let deadline = deadline_of(&event.context);
-        async move {
-            let response = trigger.handle_batch(event.payload, Some(deadline)).await;
-            flush(collector);
-            Ok::<_, Error>(response)
-        }
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<Batch<crate::trigger::StreamRecord>>| {
+            let trigger = trigger.clone();
+            let deadline = deadline_of(&event.context);
+            async move {
+                let response = trigger.handle_batch(event.payload, Some(deadline)).await;
+                flush(collector);
+                Ok::<_, Error>(response)
+            }
+        },
+    ))
     .await
 }
 

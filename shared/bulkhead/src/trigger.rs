@@ -7,91 +7,21 @@
 //! is kept. Records after it may be published again by that retry, which views absorb:
 //! ids are deterministic and each version is applied once.
 
+mod change;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+
+pub use change::{Change, ChangeKind, Image, StreamData, StreamRecord};
 
 use crate::batch::{Batch, Record};
 use crate::bus::{Bus, BusEntry};
 use crate::event::{EventSet, PublicEvent};
-use crate::store::{Item, from_item};
+use crate::store::Item;
 use crate::{Error, Result};
-use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// What a stream record says happened to an item.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChangeKind {
-    Insert,
-    Modify,
-    Remove,
-}
-
-/// A decoded stream record: the item's images before and after.
-#[derive(Clone, Debug)]
-pub struct Change {
-    pub kind: ChangeKind,
-    pub keys: Item,
-    pub old: Option<Item>,
-    pub new: Option<Item>,
-}
-
-impl Change {
-    /// The change a stream record describes. Its images are moved out of the record, not
-    /// copied; the rest of the record (its sequence number and time) stays.
-    pub fn take_from(record: &mut EventRecord) -> Result<Change> {
-        let kind = match record.event_name.as_str() {
-            "INSERT" => ChangeKind::Insert,
-            "MODIFY" => ChangeKind::Modify,
-            "REMOVE" => ChangeKind::Remove,
-            other => return Err(Error::Malformed(format!("unknown event name {other:?}"))),
-        };
-        let image = |item: &mut Item| (!item.is_empty()).then(|| std::mem::take(item));
-        let change = Change {
-            kind,
-            keys: std::mem::take(&mut record.change.keys),
-            old: image(&mut record.change.old_image),
-            new: image(&mut record.change.new_image),
-        };
-        let consistent = match kind {
-            ChangeKind::Insert => change.new.is_some(),
-            ChangeKind::Modify => change.new.is_some() && change.old.is_some(),
-            ChangeKind::Remove => change.old.is_some(),
-        };
-        if !consistent {
-            return Err(Error::Malformed(format!(
-                "{kind:?} record without its images"
-            )));
-        }
-        Ok(change)
-    }
-
-    /// The key attribute `pk`, from the keys or either image.
-    pub fn pk(&self) -> Option<String> {
-        [Some(&self.keys), self.new.as_ref(), self.old.as_ref()]
-            .into_iter()
-            .flatten()
-            .find_map(|item| crate::store::string_attr(item, "pk").ok())
-    }
-
-    pub fn new_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
-        self.new.clone().map(from_item).transpose()
-    }
-
-    pub fn old_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
-        self.old.clone().map(from_item).transpose()
-    }
-
-    /// The old and new images read as `T`, moved rather than copied.
-    pub fn into_images_as<T: DeserializeOwned>(self) -> Result<(Option<T>, Option<T>)> {
-        let old = self.old.map(from_item).transpose()?;
-        let new = self.new.map(from_item).transpose()?;
-        Ok((old, new))
-    }
-}
 
 /// A service's anti-corruption layer: the only function that decides what is published.
 /// It owns the change, so that it can read the images without copying them.
@@ -109,16 +39,16 @@ pub type Samples = fn() -> Result<Vec<History>>;
 pub fn events_of(acl: Acl, histories: &[History]) -> Result<Vec<PublicEvent>> {
     let mut events = vec![];
     for history in histories {
-        let mut old: Option<Item> = None;
+        let mut old: Option<&Item> = None;
         for new in history {
             let change = Change {
                 kind: match old {
                     None => ChangeKind::Insert,
                     Some(_) => ChangeKind::Modify,
                 },
-                keys: crate::store::Key::of(new)?.to_item(),
-                old: old.replace(new.clone()),
-                new: Some(new.clone()),
+                key: crate::store::Key::of(new)?,
+                old: old.replace(new).map(Image::of).transpose()?,
+                new: Some(Image::of(new)?),
             };
             events.extend(acl(change)?);
         }
@@ -226,23 +156,13 @@ impl Trigger {
         self
     }
 
-    /// Handles one stream batch and reports the first record that failed, if any.
-    /// Transient bus failures are retried until shortly before `deadline`, so that an
-    /// outage shorter than the function's timeout uses none of the mapping's retries.
-    pub async fn handle(
-        &self,
-        event: StreamEvent,
-        deadline: Option<Instant>,
-    ) -> DynamoDbEventResponse {
-        self.handle_batch(Batch::decoded(event.records), deadline)
-            .await
-    }
-
-    /// [`Trigger::handle`] for a batch whose records were decoded one by one: a record that
-    /// did not decode is a failure at its place.
+    /// Handles one stream batch and reports the first record that failed, if any: a record
+    /// that did not decode fails at its place. Transient bus failures are retried until
+    /// shortly before `deadline`, so that an outage shorter than the function's timeout
+    /// uses none of the mapping's retries.
     pub async fn handle_batch(
         &self,
-        mut batch: Batch<EventRecord>,
+        mut batch: Batch<StreamRecord>,
         deadline: Option<Instant>,
     ) -> DynamoDbEventResponse {
         let count = batch.records.len();
@@ -318,7 +238,7 @@ impl Trigger {
         response
     }
 
-    fn entry_for(&self, record: &mut EventRecord) -> Result<Option<BusEntry>> {
+    fn entry_for(&self, record: &mut StreamRecord) -> Result<Option<BusEntry>> {
         let change = Change::take_from(record)?;
         let Some(event) = (self.acl)(change)? else {
             return Ok(None);
@@ -339,11 +259,8 @@ impl Trigger {
             tracing::info!(
                 function = self.name.as_deref(),
                 source = self.publishes.source,
-                sequenceNumber = record.change.sequence_number.as_deref(),
-                writtenAtMs = record
-                    .change
-                    .approximate_creation_date_time
-                    .timestamp_millis(),
+                sequenceNumber = record.dynamodb.sequence_number.as_deref(),
+                writtenAtMs = record.dynamodb.written_at_ms(),
                 schemaVersion = event.schema_version,
                 bytes = entry.size(),
                 "event to publish"
@@ -448,9 +365,9 @@ fn event_span(entry: &BusEntry) -> tracing::Span {
 
 /// A record's sequence number. A record without one fails the whole batch, and Lambda
 /// bisects down to it.
-fn sequence_number(record: &Record<EventRecord>) -> Option<String> {
+fn sequence_number(record: &Record<StreamRecord>) -> Option<String> {
     match record {
-        Record::Decoded(record) => record.change.sequence_number.clone(),
+        Record::Decoded(record) => record.dynamodb.sequence_number.clone(),
         undecodable => undecodable.raw_string(&["dynamodb", "SequenceNumber"]),
     }
 }
@@ -479,7 +396,7 @@ mod tests {
             event_type,
             AggregateRef {
                 kind: "thing".into(),
-                id: change.pk().unwrap(),
+                id: change.pk().into(),
                 version: 1,
             },
             "t".into(),
@@ -526,9 +443,9 @@ mod tests {
             .enumerate()
             .map(|(i, item)| record(i as u32 + 1, item))
             .collect();
-        let event: StreamEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+        let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
         let response = trigger
-            .handle(event, Some(Instant::now() + Duration::from_secs(1)))
+            .handle_batch(event, Some(Instant::now() + Duration::from_secs(1)))
             .await;
         (response, db.peek("q", 100).unwrap().len())
     }
@@ -630,10 +547,10 @@ mod tests {
             .enumerate()
             .map(|(i, item)| record(i as u32 + 1, item))
             .collect();
-        let event: StreamEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+        let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
         let started = Instant::now();
         let response = trigger
-            .handle(event, Some(Instant::now() + Duration::from_secs(5)))
+            .handle_batch(event, Some(Instant::now() + Duration::from_secs(5)))
             .await;
         assert_eq!(bus.most_in_flight.load(Ordering::SeqCst), in_flight);
         if failed_at(&response).is_empty() {

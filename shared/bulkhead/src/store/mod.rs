@@ -9,6 +9,7 @@ pub mod aws;
 pub mod coalesced;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod item_json;
 
 use crate::{Error, Result};
 use async_trait::async_trait;

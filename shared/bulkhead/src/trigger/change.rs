@@ -1,0 +1,134 @@
+//! A change of one item, as a DynamoDB stream record reports it.
+//!
+//! The record is read only as far as the trigger needs. Its images stay the record's
+//! DynamoDB JSON text until the ACL reads them as its own types, in one pass
+//! ([`crate::store::item_json`]): no attribute maps are built, copied or dropped.
+
+use crate::store::{Item, Key, item_json};
+use crate::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// What a stream record says happened to an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeKind {
+    Insert,
+    Modify,
+    Remove,
+}
+
+/// An item's image in a stream record: its DynamoDB JSON, a map read on demand.
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct Image(Box<RawValue>);
+
+impl<'de> Deserialize<'de> for Image {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let json = Box::<RawValue>::deserialize(deserializer)?;
+        match json.get().starts_with('{') {
+            true => Ok(Image(json)),
+            false => Err(serde::de::Error::custom("an image is a map of attributes")),
+        }
+    }
+}
+
+impl Image {
+    /// The image of an item, as a stream record would hold it.
+    pub fn of(item: &Item) -> Result<Image> {
+        Ok(Image(serde_json::value::to_raw_value(item)?))
+    }
+
+    /// The image read as `T`, with the rules of [`crate::store::from_item`].
+    pub fn read<'a, T: Deserialize<'a>>(&'a self) -> Result<T> {
+        item_json::from_str(self.0.get())
+    }
+}
+
+/// A decoded stream record: the item's key, and its images before and after.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub kind: ChangeKind,
+    pub key: Key,
+    pub old: Option<Image>,
+    pub new: Option<Image>,
+}
+
+impl Change {
+    /// The change a stream record describes. Its images are moved out of the record; the
+    /// rest of the record (its sequence number and time) stays. A record without its key or
+    /// the images its kind needs is malformed. An image is checked only when it is read, so
+    /// an ACL that passes over a record by its key reads none of it.
+    pub fn take_from(record: &mut StreamRecord) -> Result<Change> {
+        let kind = match record.event_name.as_str() {
+            "INSERT" => ChangeKind::Insert,
+            "MODIFY" => ChangeKind::Modify,
+            "REMOVE" => ChangeKind::Remove,
+            other => return Err(Error::Malformed(format!("unknown event name {other:?}"))),
+        };
+        let change = Change {
+            kind,
+            key: Key::of(&record.dynamodb.keys)?,
+            old: record.dynamodb.old_image.take(),
+            new: record.dynamodb.new_image.take(),
+        };
+        let consistent = match kind {
+            ChangeKind::Insert => change.new.is_some(),
+            ChangeKind::Modify => change.new.is_some() && change.old.is_some(),
+            ChangeKind::Remove => change.old.is_some(),
+        };
+        if !consistent {
+            return Err(Error::Malformed(format!(
+                "{kind:?} record without its images"
+            )));
+        }
+        Ok(change)
+    }
+
+    /// The item's partition key.
+    pub fn pk(&self) -> &str {
+        &self.key.pk
+    }
+
+    pub fn new_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        self.new.as_ref().map(Image::read).transpose()
+    }
+
+    pub fn old_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        self.old.as_ref().map(Image::read).transpose()
+    }
+
+    /// The old and new images read as `T`.
+    pub fn images_as<T: DeserializeOwned>(&self) -> Result<(Option<T>, Option<T>)> {
+        Ok((self.old_as()?, self.new_as()?))
+    }
+}
+
+/// A DynamoDB stream record, as Lambda delivers it, read only as far as the trigger needs.
+#[derive(Debug, Deserialize)]
+pub struct StreamRecord {
+    #[serde(rename = "eventName")]
+    pub event_name: String,
+    pub dynamodb: StreamData,
+}
+
+/// The `dynamodb` part of a stream record.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamData {
+    #[serde(default)]
+    pub keys: Item,
+    pub new_image: Option<Image>,
+    pub old_image: Option<Image>,
+    pub sequence_number: Option<String>,
+    /// Seconds since the epoch.
+    pub approximate_creation_date_time: Option<f64>,
+}
+
+impl StreamData {
+    /// When the change was written, in milliseconds since the epoch, to the second.
+    pub fn written_at_ms(&self) -> Option<i64> {
+        self.approximate_creation_date_time
+            .map(|seconds| (seconds * 1000.0) as i64)
+    }
+}
