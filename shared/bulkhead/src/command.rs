@@ -17,20 +17,63 @@ pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 /// The key prefix of idempotency records; trigger ACLs map them to no event.
 pub const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
 
-/// A stored aggregate: its state plus the bookkeeping every write model item carries.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A stored aggregate: its state plus the bookkeeping every write model item carries, side
+/// by side in one item.
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Versioned<S> {
     pub pk: String,
     pub sk: String,
     pub version: u64,
     pub updated_at: String,
-    #[serde(default)]
     pub correlation_id: Option<String>,
-    #[serde(default)]
     pub causation_id: Option<String>,
     #[serde(flatten)]
     pub state: S,
+}
+
+/// Read in one pass, without `#[serde(flatten)]`'s buffer (`store::flat`).
+impl<'de, S: Deserialize<'de>> Deserialize<'de> for Versioned<S> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Default)]
+        struct Bookkeeping {
+            pk: Option<String>,
+            sk: Option<String>,
+            version: Option<u64>,
+            updated_at: Option<String>,
+            correlation_id: Option<String>,
+            causation_id: Option<String>,
+        }
+        impl<'de> crate::store::flat::Own<'de> for Bookkeeping {
+            fn take<A: serde::de::MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+            ) -> Result<bool, A::Error> {
+                match key {
+                    "pk" => self.pk = Some(map.next_value()?),
+                    "sk" => self.sk = Some(map.next_value()?),
+                    "version" => self.version = Some(map.next_value()?),
+                    "updatedAt" => self.updated_at = Some(map.next_value()?),
+                    "correlationId" => self.correlation_id = map.next_value()?,
+                    "causationId" => self.causation_id = map.next_value()?,
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+        }
+        let (own, state): (Bookkeeping, S) = crate::store::flat::deserialize(deserializer)?;
+        let missing = <D::Error as serde::de::Error>::missing_field;
+        Ok(Versioned {
+            pk: own.pk.ok_or_else(|| missing("pk"))?,
+            sk: own.sk.ok_or_else(|| missing("sk"))?,
+            version: own.version.ok_or_else(|| missing("version"))?,
+            updated_at: own.updated_at.ok_or_else(|| missing("updatedAt"))?,
+            correlation_id: own.correlation_id,
+            causation_id: own.causation_id,
+            state,
+        })
+    }
 }
 
 impl<S: Serialize> Versioned<S> {

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// A view row: its keys and its public record, stored side by side in one item.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Row<T> {
     pub pk: String,
     pub sk: String,
@@ -24,6 +24,44 @@ pub struct Row<T> {
     pub gsi1sk: Option<String>,
     #[serde(flatten)]
     pub record: T,
+}
+
+/// Read in one pass, without `#[serde(flatten)]`'s buffer (`store::flat`).
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Row<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Default)]
+        struct Keys {
+            pk: Option<String>,
+            sk: Option<String>,
+            gsi1pk: Option<String>,
+            gsi1sk: Option<String>,
+        }
+        impl<'de> crate::store::flat::Own<'de> for Keys {
+            fn take<A: serde::de::MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+            ) -> Result<bool, A::Error> {
+                match key {
+                    "pk" => self.pk = Some(map.next_value()?),
+                    "sk" => self.sk = Some(map.next_value()?),
+                    "gsi1pk" => self.gsi1pk = map.next_value()?,
+                    "gsi1sk" => self.gsi1sk = map.next_value()?,
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+        }
+        let (keys, record): (Keys, T) = crate::store::flat::deserialize(deserializer)?;
+        let missing = <D::Error as serde::de::Error>::missing_field;
+        Ok(Row {
+            pk: keys.pk.ok_or_else(|| missing("pk"))?,
+            sk: keys.sk.ok_or_else(|| missing("sk"))?,
+            gsi1pk: keys.gsi1pk,
+            gsi1sk: keys.gsi1sk,
+            record,
+        })
+    }
 }
 
 impl<T> Row<T> {

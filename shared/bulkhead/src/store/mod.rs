@@ -9,6 +9,7 @@ pub mod aws;
 pub mod coalesced;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod flat;
 pub mod item_json;
 
 use crate::{Error, Result};
