@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use bulkhead::batch::Batch;
 use bulkhead::bus::{Bus, BusEntry, EntryFailure};
 use bulkhead::embedded::Database;
-use bulkhead::event::{AggregateRef, PublicEvent};
+use bulkhead::event::{AggregateRef, EventToPublish, PublicEvent};
 use bulkhead::store::{AttributeValue, Condition, Key, Query, Write, to_item};
 use bulkhead::trigger::{Change, Trigger};
 use bulkhead::{Error, Result};
@@ -218,7 +218,7 @@ impl Bus for Flaky {
     }
 }
 
-fn acl(change: Change) -> Result<Option<PublicEvent>> {
+fn acl(change: Change) -> Result<Option<EventToPublish>> {
     let pk = change.pk().to_string();
     let mut event = PublicEvent::new(
         "Tested",
@@ -230,7 +230,7 @@ fn acl(change: Change) -> Result<Option<PublicEvent>> {
         "2026-11-22T10:00:00.000Z".into(),
     );
     event.state = json!({});
-    Ok(Some(event))
+    Ok(Some(event.to_publish()?))
 }
 
 #[tokio::test]

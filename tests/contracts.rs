@@ -7,7 +7,7 @@
 
 use bulkhead::batch::Batch;
 use bulkhead::bus::{Bus, BusEntry};
-use bulkhead::event::{EventSet, PublicEvent};
+use bulkhead::event::{EventSet, EventToPublish};
 use bulkhead::listener::{Delivered, listen};
 use bulkhead::trigger::{Change, Trigger};
 use devstack::contracts::{self, impact, registry, validate};
@@ -346,12 +346,15 @@ fn a_malformed_or_missing_contract_is_a_clear_error() {
 }
 
 /// The orders ACL, but an `OrderShipped` loses its state's `total`.
-fn careless(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
-    let mut event = orders::acl::acl(change)?;
-    if let Some(event) = event.as_mut().filter(|e| e.event_type == "OrderShipped") {
+fn careless(change: Change) -> bulkhead::Result<Option<EventToPublish>> {
+    let Some(event) = orders::acl::acl(change)? else {
+        return Ok(None);
+    };
+    let mut event = event.parsed()?;
+    if event.event_type == "OrderShipped" {
         event.state.as_object_mut().unwrap().remove("total");
     }
-    Ok(event)
+    Ok(Some(event.to_publish()?))
 }
 
 #[tokio::test]

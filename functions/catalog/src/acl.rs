@@ -3,7 +3,7 @@
 use crate::domain::{Product, ProductStatus};
 use crate::events::{ProductChanges, StatusChange};
 use bulkhead::command::Versioned;
-use bulkhead::event::{EventSet, PublicEvent};
+use bulkhead::event::{EventSet, EventToPublish};
 use bulkhead::trigger::{Change, ChangeKind, History};
 
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";
@@ -15,7 +15,7 @@ pub const PUBLISHES: EventSet = EventSet {
 };
 
 /// Maps a change of the catalog table to its public event, if it has one.
-pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
+pub fn acl(change: Change) -> bulkhead::Result<Option<EventToPublish>> {
     if change.kind == ChangeKind::Remove || !change.pk().starts_with(PRODUCT_PREFIX) {
         return Ok(None);
     }
@@ -24,7 +24,10 @@ pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
         return Ok(None);
     };
     let (event_type, what_changed) = match old.map(|o| o.state) {
-        None => ("ProductCreated", serde_json::to_value(&new.state)?),
+        None => (
+            "ProductCreated",
+            serde_json::value::to_raw_value(&new.state)?,
+        ),
         Some(old)
             if old.status == ProductStatus::Active
                 && new.state.status == ProductStatus::Discontinued =>
@@ -32,7 +35,10 @@ pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
             let change = StatusChange {
                 status: new.state.status,
             };
-            ("ProductDiscontinued", serde_json::to_value(change)?)
+            (
+                "ProductDiscontinued",
+                serde_json::value::to_raw_value(&change)?,
+            )
         }
         Some(old) if old != new.state => {
             let change = ProductChanges {
@@ -40,18 +46,18 @@ pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
                 price_cents: (old.price_cents != new.state.price_cents)
                     .then_some(new.state.price_cents),
             };
-            ("ProductUpdated", serde_json::to_value(change)?)
+            ("ProductUpdated", serde_json::value::to_raw_value(&change)?)
         }
         Some(_) => return Ok(None),
     };
-    let state = serde_json::to_value(&new.state)?;
-    Ok(Some(new.event(
+    let event = new.event(
         event_type,
         "product",
         &new.state.sku,
-        what_changed,
-        state,
-    )))
+        &what_changed,
+        &new.state,
+    )?;
+    Ok(Some(event))
 }
 
 /// A product's history that makes every event this service publishes: what consumers'
@@ -77,9 +83,15 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bulkhead::event::PublicEvent;
     use bulkhead::store::to_item;
     use bulkhead::trigger::Image;
     use serde_json::json;
+
+    /// The ACL's event, as listeners read it.
+    fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
+        super::acl(change)?.map(|event| event.parsed()).transpose()
+    }
 
     fn record(version: u64, price: i64, status: ProductStatus) -> bulkhead::store::Item {
         to_item(&Versioned {

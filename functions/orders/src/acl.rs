@@ -3,7 +3,7 @@
 use crate::domain::{Line, Order, OrderStatus};
 use crate::events::{LineChange, OrderChange, Placed, PublicLine, PublicOrder, StatusChange};
 use bulkhead::command::Versioned;
-use bulkhead::event::{EventSet, PublicEvent};
+use bulkhead::event::{EventSet, EventToPublish};
 use bulkhead::trigger::{Change, ChangeKind, History};
 
 pub const ORDER_PREFIX: &str = "ORDER#";
@@ -23,7 +23,7 @@ pub const PUBLISHES: EventSet = EventSet {
 
 /// Maps a change of the orders table to its public event, if it has one. Catalog cache
 /// entries and idempotency records are internal and map to none.
-pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
+pub fn acl(change: Change) -> bulkhead::Result<Option<EventToPublish>> {
     if change.kind == ChangeKind::Remove || !change.pk().starts_with(ORDER_PREFIX) {
         return Ok(None);
     }
@@ -35,14 +35,8 @@ pub fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
     let Some((event_type, what_changed)) = describe(old.as_ref(), &new.state) else {
         return Ok(None);
     };
-    let state = serde_json::to_value(PublicOrder::from(&new.state))?;
-    let mut event = new.event(
-        event_type,
-        "order",
-        &new.state.id,
-        serde_json::to_value(what_changed)?,
-        state,
-    );
+    let state = PublicOrder::from(&new.state);
+    let mut event = new.event(event_type, "order", &new.state.id, &what_changed, &state)?;
     event.schema_version = crate::events::VERSION;
     Ok(Some(event))
 }
@@ -126,8 +120,14 @@ fn describe(old: Option<&Order>, new: &Order) -> Option<(&'static str, OrderChan
 mod tests {
     use super::*;
     use crate::domain::{self, Offer};
+    use bulkhead::event::PublicEvent;
     use bulkhead::store::{Item, Key, to_item};
     use bulkhead::trigger::Image;
+
+    /// The ACL's event, as listeners read it.
+    fn acl(change: Change) -> bulkhead::Result<Option<PublicEvent>> {
+        super::acl(change)?.map(|event| event.parsed()).transpose()
+    }
 
     fn record(version: u64, order: &Order) -> Item {
         to_item(&Versioned {

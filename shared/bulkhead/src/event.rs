@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// The `schemaVersion` a new event starts at. Versions are per event type: a producer that
 /// publishes a newer one sets it on the event (the order events are at 2), and its
@@ -21,7 +22,9 @@ pub struct AggregateRef {
 /// and what changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct PublicEvent {
+#[serde(bound(deserialize = "D: Deserialize<'de> + Default"))]
+#[schemars(bound = "D: schemars::JsonSchema + Default + Serialize")]
+pub struct PublicEvent<D = Value> {
     pub id: String,
     #[serde(rename = "type")]
     pub event_type: String,
@@ -33,12 +36,18 @@ pub struct PublicEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
     #[serde(default)]
-    pub change: Value,
+    pub change: D,
     #[serde(default)]
-    pub state: Value,
+    pub state: D,
 }
 
-impl PublicEvent {
+/// An event as an ACL makes it. Listeners read `change` and `state` as JSON values (the
+/// default `D = Value`); an ACL makes them as JSON text, each serialised once from the
+/// producer's own types, which the trigger puts in the entry's detail as it is, with no
+/// `Value` tree built and dropped.
+pub type EventToPublish = PublicEvent<Box<RawValue>>;
+
+impl<D> PublicEvent<D> {
     /// The span of every log line about this event (README: Observability).
     pub fn span(&self) -> tracing::Span {
         tracing::info_span!(
@@ -52,6 +61,31 @@ impl PublicEvent {
         )
     }
 
+    fn with_data<E>(self, change: E, state: E) -> PublicEvent<E> {
+        PublicEvent {
+            id: self.id,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            aggregate: self.aggregate,
+            occurred_at: self.occurred_at,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            change,
+            state,
+        }
+    }
+}
+
+impl EventToPublish {
+    /// The event as listeners read it.
+    pub fn parsed(&self) -> crate::Result<PublicEvent> {
+        let change = serde_json::from_str(self.change.get())?;
+        let state = serde_json::from_str(self.state.get())?;
+        Ok(self.clone().with_data(change, state))
+    }
+}
+
+impl PublicEvent {
     /// A new event whose id is derived from the aggregate and version, so that a retried
     /// trigger republishes the same id.
     pub fn new(event_type: &str, aggregate: AggregateRef, occurred_at: String) -> Self {
@@ -68,6 +102,13 @@ impl PublicEvent {
         }
     }
 
+    /// The event as an ACL hands it to the trigger.
+    pub fn to_publish(&self) -> crate::Result<EventToPublish> {
+        let change = serde_json::value::to_raw_value(&self.change)?;
+        let state = serde_json::value::to_raw_value(&self.state)?;
+        Ok(self.clone().with_data(change, state))
+    }
+
     /// The public state, read into the listener's own type (a tolerant reader).
     pub fn state_as<T: DeserializeOwned>(&self) -> crate::Result<T> {
         Ok(T::deserialize(&self.state)?)
@@ -79,15 +120,16 @@ impl PublicEvent {
 }
 
 impl<S> crate::command::Versioned<S> {
-    /// A public event about this stored version, carrying its correlation and causation.
+    /// A public event about this stored version, carrying its correlation and causation,
+    /// with `change` and `state` serialised from the producer's own types.
     pub fn event(
         &self,
         event_type: &str,
         kind: &str,
         id: &str,
-        change: Value,
-        state: Value,
-    ) -> PublicEvent {
+        change: &impl Serialize,
+        state: &impl Serialize,
+    ) -> crate::Result<EventToPublish> {
         let aggregate = AggregateRef {
             kind: kind.into(),
             id: id.into(),
@@ -96,9 +138,9 @@ impl<S> crate::command::Versioned<S> {
         let mut event = PublicEvent::new(event_type, aggregate, self.updated_at.clone());
         event.correlation_id = self.correlation_id.clone();
         event.causation_id = self.causation_id.clone();
-        event.change = change;
-        event.state = state;
-        event
+        let change = serde_json::value::to_raw_value(change)?;
+        let state = serde_json::value::to_raw_value(state)?;
+        Ok(event.with_data(change, state))
     }
 }
 

@@ -15,7 +15,7 @@ pub use change::{Change, ChangeKind, Image, StreamData, StreamRecord};
 
 use crate::batch::{Batch, Record};
 use crate::bus::{Bus, BusEntry};
-use crate::event::{EventSet, PublicEvent};
+use crate::event::{EventSet, EventToPublish, PublicEvent};
 use crate::store::Item;
 use crate::{Error, Result};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// A service's anti-corruption layer: the only function that decides what is published.
 /// It owns the change, so that it can read the images without copying them.
-pub type Acl = fn(Change) -> Result<Option<PublicEvent>>;
+pub type Acl = fn(Change) -> Result<Option<EventToPublish>>;
 
 /// Items written one after another, oldest first: a short history of one item of a
 /// service's table, from which its ACL makes events.
@@ -50,7 +50,9 @@ pub fn events_of(acl: Acl, histories: &[History]) -> Result<Vec<PublicEvent>> {
                 old: old.replace(new).map(Image::of).transpose()?,
                 new: Some(Image::of(new)?),
             };
-            events.extend(acl(change)?);
+            if let Some(event) = acl(change)? {
+                events.push(event.parsed()?);
+            }
         }
     }
     Ok(events)
@@ -386,7 +388,7 @@ mod tests {
     use serde_json::json;
 
     /// Publishes `{"size": n}` items; an item without `size` cannot be read.
-    fn acl(change: Change) -> Result<Option<PublicEvent>> {
+    fn acl(change: Change) -> Result<Option<EventToPublish>> {
         let item: serde_json::Value = change.new_as()?.unwrap_or_default();
         let size = item["size"]
             .as_u64()
@@ -407,7 +409,7 @@ mod tests {
             "x"
         };
         event.state = json!({ "padding": fill.repeat(size as usize) });
-        Ok(Some(event))
+        Ok(Some(event.to_publish()?))
     }
 
     fn record(seq: u32, item: serde_json::Value) -> serde_json::Value {
