@@ -6,66 +6,50 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-/// One record of a batch: decoded, or the reason it did not decode and its id, if it has one.
+/// One record of a batch: decoded, or kept as the JSON that did not decode.
 #[derive(Debug)]
 pub enum Record<T> {
     Decoded(T),
-    Undecodable { id: Option<String>, error: String },
+    Undecodable { raw: Box<RawValue>, error: String },
 }
 
-/// How one record of a batch is read, so that a record that does not decode fails alone.
-pub trait Decode: Sized {
-    /// Reads one record: [`decode_raw`], unless the type knows a faster way.
-    fn decode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Record<Self>, D::Error>;
-}
-
-/// Reads one record by keeping its JSON raw and decoding it from there, so that a record
-/// that does not decode still gives its id, the string at `id` in its JSON.
-pub fn decode_raw<'de, T, D>(deserializer: D, id: &[&str]) -> Result<Record<T>, D::Error>
-where
-    T: DeserializeOwned,
-    D: Deserializer<'de>,
-{
-    let raw = Box::<RawValue>::deserialize(deserializer)?;
-    Ok(match serde_json::from_str(raw.get()) {
-        Ok(record) => Record::Decoded(record),
-        Err(e) => Record::Undecodable {
-            id: id_in(&raw, id),
-            error: e.to_string(),
-        },
-    })
-}
-
-impl Decode for aws_lambda_events::event::sqs::SqsMessage {
-    fn decode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Record<Self>, D::Error> {
-        decode_raw(deserializer, &["messageId"])
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Record<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Ok(match serde_json::from_str(raw.get()) {
+            Ok(record) => Record::Decoded(record),
+            Err(e) => Record::Undecodable {
+                error: e.to_string(),
+                raw,
+            },
+        })
     }
 }
 
-/// A string at `path` in a record's JSON.
-fn id_in(raw: &RawValue, path: &[&str]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
-    path.iter()
-        .try_fold(&value, |v, key| v.get(key))?
-        .as_str()
-        .map(String::from)
-}
-
-impl<'de, T: Decode> Deserialize<'de> for Record<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        T::decode(deserializer)
+impl<T> Record<T> {
+    /// A string at `path` in an undecodable record's JSON: how the record is named when it
+    /// is reported.
+    pub fn raw_string(&self, path: &[&str]) -> Option<String> {
+        let Record::Undecodable { raw, .. } = self else {
+            return None;
+        };
+        let value: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
+        path.iter()
+            .try_fold(&value, |v, key| v.get(key))?
+            .as_str()
+            .map(String::from)
     }
 }
 
 /// A batch, `{"Records": [...]}`, as the stream and queue event sources send it.
 #[derive(Debug, Deserialize)]
-#[serde(bound(deserialize = "T: Decode"))]
+#[serde(bound(deserialize = "T: DeserializeOwned"))]
 pub struct Batch<T> {
     #[serde(rename = "Records")]
     pub records: Vec<Record<T>>,
 }
 
-impl<T: Decode> Batch<T> {
+impl<T: DeserializeOwned> Batch<T> {
     pub fn decoded(records: impl IntoIterator<Item = T>) -> Self {
         Batch {
             records: records.into_iter().map(Record::Decoded).collect(),
@@ -88,19 +72,6 @@ mod tests {
         n: i64,
     }
 
-    impl Decode for Message {
-        fn decode<'de, D: Deserializer<'de>>(d: D) -> Result<Record<Self>, D::Error> {
-            decode_raw(d, &["id"])
-        }
-    }
-
-    fn id(record: &Record<Message>) -> Option<&str> {
-        match record {
-            Record::Undecodable { id, .. } => id.as_deref(),
-            Record::Decoded(_) => None,
-        }
-    }
-
     #[test]
     fn a_record_that_does_not_decode_is_kept_with_its_place_and_its_id() {
         let batch: Batch<Message> = Batch::from_json(
@@ -109,9 +80,9 @@ mod tests {
         .unwrap();
         assert_eq!(batch.records.len(), 4);
         assert!(matches!(&batch.records[0], Record::Decoded(m) if m.id == "a"));
-        assert_eq!(id(&batch.records[1]), Some("b"));
+        assert_eq!(batch.records[1].raw_string(&["id"]).as_deref(), Some("b"));
         assert!(matches!(&batch.records[2], Record::Undecodable { .. }));
-        assert_eq!(id(&batch.records[2]), None);
+        assert_eq!(batch.records[2].raw_string(&["id"]), None);
         assert!(matches!(&batch.records[3], Record::Decoded(m) if m.n == 3));
         assert!(Batch::<Message>::from_json(r#"{"records": []}"#).is_err());
     }

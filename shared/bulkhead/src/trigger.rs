@@ -370,7 +370,7 @@ fn event_span(entry: &BusEntry) -> tracing::Span {
 fn sequence_number(record: &Record<StreamRecord>) -> Option<String> {
     match record {
         Record::Decoded(record) => record.dynamodb.sequence_number.clone(),
-        Record::Undecodable { id, .. } => id.clone(),
+        undecodable => undecodable.raw_string(&["dynamodb", "SequenceNumber"]),
     }
 }
 

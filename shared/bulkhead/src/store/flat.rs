@@ -85,7 +85,7 @@ impl<'de, A: MapAccess<'de>, O: Own<'de>> MapAccess<'de> for Rest<'_, A, O> {
 }
 
 /// An attribute's name, borrowed from the input where it can be.
-pub(crate) struct Name<'de>(pub Cow<'de, str>);
+struct Name<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Name<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
