@@ -116,9 +116,10 @@ def browser():
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
-def wait(driver, what, condition, seconds=20):
+def wait(driver, what, condition, seconds=20, describe=None):
     """Polls `condition` until it answers something true. The page redraws its tables every
-    second, so an element found a moment ago may be gone: such a try counts as a miss."""
+    second, so an element found a moment ago may be gone: such a try counts as a miss.
+    `describe` says what the page showed instead, for the failure."""
     deadline, last = time.monotonic() + seconds, None
     while time.monotonic() < deadline:
         try:
@@ -128,7 +129,8 @@ def wait(driver, what, condition, seconds=20):
         except Exception as e:  # a stale element, mostly
             last = e
         time.sleep(0.1)
-    raise AssertionError(f"the page never showed {what} (last error: {str(last)[:200]})")
+    shown = f"; {describe(driver)}" if describe else ""
+    raise AssertionError(f"the page never showed {what} (last error: {str(last)[:200]}{shown})")
 
 
 def click(driver, element_id):
@@ -141,8 +143,11 @@ def set_faults(driver, plan):
     area.click()
     area.clear()
     area.send_keys(json.dumps(plan))
+    typed = area.get_attribute("value")
+    assert json.loads(typed) == plan, f"the editor holds {typed!r}: a refresh wrote over the edit"
     click(driver, "faults-set")
-    wait(driver, "the plan set", lambda d: d.find_element(By.ID, "faults-state").text == "set")
+    wait(driver, "the plan set", lambda d: d.find_element(By.ID, "faults-state").text == "set",
+         describe=lambda d: f"#faults-state says {d.find_element(By.ID, 'faults-state').text!r}")
     driver.execute_script("document.getElementById('faults-state').textContent = ''")
 
 
