@@ -144,7 +144,7 @@ def set_faults(driver, plan):
     area.clear()
     area.send_keys(json.dumps(plan))
     typed = area.get_attribute("value")
-    assert json.loads(typed) == plan, f"the editor holds {typed!r}: a refresh wrote over the edit"
+    assert typed == json.dumps(plan), f"the editor holds {typed!r}: a refresh wrote over the edit"
     click(driver, "faults-set")
     wait(driver, "the plan set", lambda d: d.find_element(By.ID, "faults-state").text == "set",
          describe=lambda d: f"#faults-state says {d.find_element(By.ID, 'faults-state').text!r}")
