@@ -64,12 +64,13 @@ mod aws {
     }
 
     impl AwsHost {
-        pub async fn from_env() -> Self {
-            let config = crate::sdk::defaults().load().await;
-            AwsHost {
+        /// Fails when Lambda's region or credentials are missing ([`crate::sdk::from_lambda_env`]).
+        pub fn from_env() -> Result<Self> {
+            let config = crate::sdk::from_lambda_env()?;
+            Ok(AwsHost {
                 dynamodb: aws_sdk_dynamodb::Client::new(&config),
                 eventbridge: aws_sdk_eventbridge::Client::new(&config),
-            }
+            })
         }
     }
 

@@ -1,35 +1,122 @@
 //! The AWS SDK's configuration, the same for every client a process builds.
+//!
+//! A Lambda function takes its configuration from the environment Lambda gives it
+//! ([`from_lambda_env`]). Other processes (the devstack against AWS, tests, benchmarks) use
+//! `aws-config`'s whole chain of sources ([`defaults`]). Both use one HTTPS client and one
+//! timeout.
 
-use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
-use aws_config::timeout::TimeoutConfig;
+use crate::{Error, Result};
 use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use aws_types::sdk_config::{
+    SharedCredentialsProvider, SharedHttpClient, StalledStreamProtectionConfig, TimeoutConfig,
+};
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use std::time::Duration;
 
 /// How long one attempt of a request may take, its answer read, before it is given up and
 /// tried again.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `aws_config::defaults`, with the HTTPS client every Bulkhead process uses: rustls on
-/// ring. The SDK's default (rustls on aws-lc) is not compiled in, so a client built from
-/// another loader has no HTTP client and fails its first request.
-///
-/// A hung request is cut by [`ATTEMPT_TIMEOUT`], not by the SDK's stalled-stream
-/// protection, which watches the throughput of every body it sends and reads: for requests
-/// and answers of a few kilobytes that watch cost a quarter of a listener's CPU (README:
-/// Performance).
-pub fn defaults() -> ConfigLoader {
-    let https = aws_smithy_http_client::Builder::new()
+/// How long a connection may take to open: the SDK's own default.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
+
+/// The HTTPS client every Bulkhead process uses: rustls on ring. The SDK's default (rustls on
+/// aws-lc) is not compiled in, so a client built from another loader has no HTTP client and
+/// fails its first request.
+fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+        .build_https()
+}
+
+/// A hung request is cut by [`ATTEMPT_TIMEOUT`], not by the SDK's stalled-stream protection,
+/// which watches the throughput of every body it sends and reads: for requests and answers of
+/// a few kilobytes that watch cost a quarter of a listener's CPU (README: Performance).
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .build()
+}
+
+/// `aws_config::defaults`, with Bulkhead's HTTPS client and timeouts.
+pub fn defaults() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https)
+        .http_client(https_client())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .build(),
-        )
+        .timeout_config(timeouts())
+}
+
+/// The configuration of a Lambda function, from the variables Lambda sets: `AWS_REGION`,
+/// and the execution role's `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `AWS_SESSION_TOKEN`. `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` (for example
+/// `AWS_ENDPOINT_URL_DYNAMODB`) point the clients elsewhere, as they do for `aws-config`.
+///
+/// Lambda's role credentials last as long as the execution environment, so nothing here
+/// refreshes them. Leaving `aws-config` out of the functions leaves out its credential
+/// chain, STS and profile files: a smaller bootstrap and a shorter init (README:
+/// Performance).
+pub fn from_lambda_env() -> Result<SdkConfig> {
+    from_variables(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
+
+fn from_variables(var: impl Fn(&str) -> Option<String>) -> Result<SdkConfig> {
+    let required =
+        |name: &str| var(name).ok_or_else(|| Error::Config(format!("{name} is not set")));
+    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
+    let credentials = aws_credential_types::Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+        None,
+        "Lambda environment",
+    );
+    let mut config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(
+            region.ok_or_else(|| Error::Config("AWS_REGION is not set".into()))?,
+        ))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(https_client())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .timeout_config(timeouts())
+        .service_config(ServiceEndpoints(
+            [DYNAMODB, EVENTBRIDGE, SESV2]
+                .into_iter()
+                .filter_map(|service| Some((service, var(&endpoint_variable(service))?)))
+                .collect(),
+        ));
+    config.set_endpoint_url(var("AWS_ENDPOINT_URL"));
+    Ok(config.build())
+}
+
+/// The service ids of the clients Bulkhead builds, as the SDK names them.
+const DYNAMODB: &str = "DynamoDB";
+const EVENTBRIDGE: &str = "EventBridge";
+const SESV2: &str = "SESv2";
+
+/// `AWS_ENDPOINT_URL_<SERVICE>`, named as the SDK's shared configuration names it.
+fn endpoint_variable(service_id: &str) -> String {
+    format!(
+        "AWS_ENDPOINT_URL_{}",
+        service_id.to_ascii_uppercase().replace(' ', "_")
+    )
+}
+
+/// Each service's own endpoint, read once from the environment.
+#[derive(Debug)]
+struct ServiceEndpoints(Vec<(&'static str, String)>);
+
+impl LoadServiceConfig for ServiceEndpoints {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        (key.env() == "AWS_ENDPOINT_URL")
+            .then(|| self.0.iter().find(|(id, _)| *id == key.service_id()))
+            .flatten()
+            .map(|(_, url)| url.clone())
+    }
 }
 
 #[cfg(test)]
@@ -103,5 +190,118 @@ mod tests {
                 && took < super::ATTEMPT_TIMEOUT + Duration::from_secs(3),
             "gave up after {took:?}"
         );
+    }
+
+    /// A server on 127.0.0.1 that answers every request `200 {}` and hands over each
+    /// request's head.
+    fn answering_server() -> (String, mpsc::Receiver<String>) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (sender, heads) = mpsc::channel();
+        std::thread::spawn(move || {
+            for socket in listener.incoming() {
+                let mut socket = socket.unwrap();
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = socket.read(&mut buffer).unwrap();
+                    request.extend_from_slice(&buffer[..n]);
+                }
+                let head = String::from_utf8_lossy(&request).to_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length: "))
+                    .map_or(0, |n| n.trim().parse().unwrap());
+                let body_read = request.len() - (head.find("\r\n\r\n").unwrap() + 4);
+                let mut rest = vec![0u8; length.saturating_sub(body_read)];
+                socket.read_exact(&mut rest).unwrap();
+                socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: 2\r\n\r\n{}")
+                    .unwrap();
+                sender.send(head).unwrap();
+            }
+        });
+        (url, heads)
+    }
+
+    fn lambda_variables(pairs: &[(&str, &str)]) -> crate::Result<aws_types::SdkConfig> {
+        let pairs: std::collections::HashMap<_, _> = pairs.iter().copied().collect();
+        super::from_variables(|name| pairs.get(name).map(|v| v.to_string()))
+    }
+
+    #[tokio::test]
+    async fn a_lambda_config_signs_as_the_role_for_its_region_and_honours_endpoint_variables() {
+        let (elsewhere, elsewhere_heads) = answering_server();
+        let (dynamodb, dynamodb_heads) = answering_server();
+        let config = lambda_variables(&[
+            ("AWS_REGION", "eu-west-3"),
+            ("AWS_ACCESS_KEY_ID", "AKIDROLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "session-token-1"),
+            ("AWS_ENDPOINT_URL", &elsewhere),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamodb),
+        ])
+        .unwrap();
+        let wait = Duration::from_secs(10);
+
+        aws_sdk_dynamodb::Client::new(&config)
+            .list_tables()
+            .send()
+            .await
+            .unwrap();
+        let head = dynamodb_heads.recv_timeout(wait).unwrap();
+        assert!(
+            head.contains("x-amz-target: dynamodb_20120810.listtables"),
+            "{head}"
+        );
+        assert!(head.contains("credential=akidrole/"), "{head}");
+        assert!(head.contains("/eu-west-3/dynamodb/aws4_request"), "{head}");
+        assert!(
+            head.contains("x-amz-security-token: session-token-1"),
+            "{head}"
+        );
+
+        aws_sdk_eventbridge::Client::new(&config)
+            .list_event_buses()
+            .send()
+            .await
+            .unwrap();
+        let head = elsewhere_heads.recv_timeout(wait).unwrap();
+        assert!(
+            head.contains("x-amz-target: awsevents.listeventbuses"),
+            "{head}"
+        );
+        assert!(head.contains("/eu-west-3/events/aws4_request"), "{head}");
+        assert!(
+            dynamodb_heads.try_recv().is_err(),
+            "EventBridge went to DynamoDB's endpoint"
+        );
+    }
+
+    #[test]
+    fn a_lambda_config_names_the_variable_it_misses() {
+        let complete = [
+            ("AWS_REGION", "eu-west-3"),
+            ("AWS_ACCESS_KEY_ID", "AKIDROLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        for missing in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let without: Vec<_> = complete
+                .iter()
+                .copied()
+                .filter(|(n, _)| *n != missing)
+                .collect();
+            let error = lambda_variables(&without).unwrap_err().to_string();
+            assert_eq!(error, format!("configuration: {missing} is not set"));
+        }
+        let config = lambda_variables(&[
+            ("AWS_DEFAULT_REGION", "ap-south-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDROLE"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ])
+        .unwrap();
+        assert_eq!(config.region().unwrap().as_ref(), "ap-south-1");
+        assert_eq!(config.endpoint_url(), None);
     }
 }

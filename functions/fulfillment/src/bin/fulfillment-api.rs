@@ -1,6 +1,6 @@
 #[tokio::main]
 async fn main() -> Result<(), bulkhead::lambda::Error> {
     bulkhead::telemetry::init();
-    let host = bulkhead::host::AwsHost::from_env().await;
+    let host = bulkhead::host::AwsHost::from_env()?;
     bulkhead::lambda::run_http(fulfillment::api(&host)?).await
 }

@@ -33,14 +33,14 @@ impl SesMailer {
 
     /// The Lambda adapter: the sender from `MAIL_FROM`, the recipient template from
     /// `MAIL_TO` (for example `{customer}@customers.example.com`).
-    pub async fn from_env() -> Result<Self> {
+    pub fn from_env() -> Result<Self> {
         let var = |name: &str| {
             std::env::var(name)
                 .ok()
                 .filter(|v| !v.is_empty())
                 .ok_or_else(|| Error::Config(format!("{name} is not set")))
         };
-        let config = crate::sdk::defaults().load().await;
+        let config = crate::sdk::from_lambda_env()?;
         SesMailer::new(
             aws_sdk_sesv2::Client::new(&config),
             &var("MAIL_FROM")?,
