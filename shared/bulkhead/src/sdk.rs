@@ -14,6 +14,7 @@ use aws_types::sdk_config::{
     SharedCredentialsProvider, SharedHttpClient, StalledStreamProtectionConfig, TimeoutConfig,
 };
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// How long one attempt of a request may take, its answer read, before it is given up and
@@ -55,15 +56,19 @@ pub fn defaults() -> ConfigLoader {
 /// `AWS_SESSION_TOKEN`. `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` (for example
 /// `AWS_ENDPOINT_URL_DYNAMODB`) point the clients elsewhere, as they do for `aws-config`.
 ///
-/// Lambda's role credentials last as long as the execution environment, so nothing here
-/// refreshes them. Leaving `aws-config` out of the functions leaves out its credential
-/// chain, STS and profile files: a smaller bootstrap and a shorter init (README:
-/// Performance).
+/// A process's environment does not change while it runs, so these credentials are the
+/// ones `aws-config`'s chain would find first, and for as long. Leaving `aws-config` out of
+/// the functions leaves out the rest of that chain, STS and profile files: a smaller
+/// bootstrap and a shorter init (README: Performance).
 pub fn from_lambda_env() -> Result<SdkConfig> {
-    from_variables(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    let variables = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(_, value)| !value.is_empty());
+    from_variables(variables.collect())
 }
 
-fn from_variables(var: impl Fn(&str) -> Option<String>) -> Result<SdkConfig> {
+fn from_variables(variables: HashMap<String, String>) -> Result<SdkConfig> {
+    let var = |name: &str| variables.get(name).cloned();
     let required =
         |name: &str| var(name).ok_or_else(|| Error::Config(format!("{name} is not set")));
     let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION"));
@@ -82,40 +87,20 @@ fn from_variables(var: impl Fn(&str) -> Option<String>) -> Result<SdkConfig> {
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .http_client(https_client())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
-        .timeout_config(timeouts())
-        .service_config(ServiceEndpoints(
-            [DYNAMODB, EVENTBRIDGE, SESV2]
-                .into_iter()
-                .filter_map(|service| Some((service, var(&endpoint_variable(service))?)))
-                .collect(),
-        ));
+        .timeout_config(timeouts());
     config.set_endpoint_url(var("AWS_ENDPOINT_URL"));
-    Ok(config.build())
+    Ok(config.service_config(ServiceVariables(variables)).build())
 }
 
-/// The service ids of the clients Bulkhead builds, as the SDK names them.
-const DYNAMODB: &str = "DynamoDB";
-const EVENTBRIDGE: &str = "EventBridge";
-const SESV2: &str = "SESv2";
-
-/// `AWS_ENDPOINT_URL_<SERVICE>`, named as the SDK's shared configuration names it.
-fn endpoint_variable(service_id: &str) -> String {
-    format!(
-        "AWS_ENDPOINT_URL_{}",
-        service_id.to_ascii_uppercase().replace(' ', "_")
-    )
-}
-
-/// Each service's own endpoint, read once from the environment.
+/// The environment as a service's client reads its own settings from it: the SDK asks for
+/// `AWS_ENDPOINT_URL` of `DynamoDB`, which is `AWS_ENDPOINT_URL_DYNAMODB`.
 #[derive(Debug)]
-struct ServiceEndpoints(Vec<(&'static str, String)>);
+struct ServiceVariables(HashMap<String, String>);
 
-impl LoadServiceConfig for ServiceEndpoints {
+impl LoadServiceConfig for ServiceVariables {
     fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
-        (key.env() == "AWS_ENDPOINT_URL")
-            .then(|| self.0.iter().find(|(id, _)| *id == key.service_id()))
-            .flatten()
-            .map(|(_, url)| url.clone())
+        let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+        self.0.get(&format!("{}_{service}", key.env())).cloned()
     }
 }
 
@@ -226,8 +211,12 @@ mod tests {
     }
 
     fn lambda_variables(pairs: &[(&str, &str)]) -> crate::Result<aws_types::SdkConfig> {
-        let pairs: std::collections::HashMap<_, _> = pairs.iter().copied().collect();
-        super::from_variables(|name| pairs.get(name).map(|v| v.to_string()))
+        super::from_variables(
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        )
     }
 
     #[tokio::test]
