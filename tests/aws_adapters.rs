@@ -292,6 +292,18 @@ async fn rejected_entries_are_retried_alone_until_nothing_is_lost_or_sent_twice(
         (25, 25),
         "every event arrived exactly once"
     );
+    let times: HashSet<String> = infra
+        .archived()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e["time"].to_string())
+        .collect();
+    assert_eq!(
+        times,
+        HashSet::from([r#""2026-11-22T10:00:00Z""#.to_string()]),
+        "each event's time is the time it occurred"
+    );
 }
 
 #[tokio::test]
