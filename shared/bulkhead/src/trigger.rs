@@ -10,8 +10,10 @@
 mod change;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+mod record;
 
-pub use change::{Change, ChangeKind, Image, StreamData, StreamRecord};
+pub use change::{Change, ChangeKind, Image};
+pub use record::{StreamData, StreamRecord};
 
 use crate::batch::{Batch, Record};
 use crate::bus::{Bus, BusEntry};
@@ -370,7 +372,7 @@ fn event_span(entry: &BusEntry) -> tracing::Span {
 fn sequence_number(record: &Record<StreamRecord>) -> Option<String> {
     match record {
         Record::Decoded(record) => record.dynamodb.sequence_number.clone(),
-        undecodable => undecodable.raw_string(&["dynamodb", "SequenceNumber"]),
+        Record::Undecodable { id, .. } => id.clone(),
     }
 }
 

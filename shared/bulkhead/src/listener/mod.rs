@@ -272,10 +272,10 @@ impl Read {
                     .and_then(|n| n.parse().ok()),
                 message_id: message.message_id,
             },
-            Record::Undecodable { ref error, .. } => Read {
+            Record::Undecodable { id, error } => Read {
                 delivered: Err(Error::Malformed(format!("SQS record: {error}"))),
                 attempt: None,
-                message_id: record.raw_string(&["messageId"]),
+                message_id: id,
             },
         };
         if read.delivered.is_err() {

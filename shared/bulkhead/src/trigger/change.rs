@@ -4,6 +4,7 @@
 //! DynamoDB JSON text until the ACL reads them as its own types, in one pass
 //! ([`crate::store::item_json`]): no attribute maps are built, copied or dropped.
 
+use super::StreamRecord;
 use crate::store::{Item, Key, item_json};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
@@ -23,17 +24,15 @@ pub enum ChangeKind {
 #[serde(transparent)]
 pub struct Image(Box<RawValue>);
 
-impl<'de> Deserialize<'de> for Image {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let json = Box::<RawValue>::deserialize(deserializer)?;
+impl Image {
+    /// An image from its DynamoDB JSON, which must be a map.
+    pub fn from_json(json: Box<RawValue>) -> std::result::Result<Image, String> {
         match json.get().starts_with('{') {
             true => Ok(Image(json)),
-            false => Err(serde::de::Error::custom("an image is a map of attributes")),
+            false => Err("an image is a map of attributes".into()),
         }
     }
-}
 
-impl Image {
     /// The image of an item, as a stream record would hold it.
     pub fn of(item: &Item) -> Result<Image> {
         Ok(Image(serde_json::value::to_raw_value(item)?))
@@ -101,34 +100,5 @@ impl Change {
     /// The old and new images read as `T`.
     pub fn images_as<T: DeserializeOwned>(&self) -> Result<(Option<T>, Option<T>)> {
         Ok((self.old_as()?, self.new_as()?))
-    }
-}
-
-/// A DynamoDB stream record, as Lambda delivers it, read only as far as the trigger needs.
-#[derive(Debug, Deserialize)]
-pub struct StreamRecord {
-    #[serde(rename = "eventName")]
-    pub event_name: String,
-    pub dynamodb: StreamData,
-}
-
-/// The `dynamodb` part of a stream record.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct StreamData {
-    #[serde(default)]
-    pub keys: Item,
-    pub new_image: Option<Image>,
-    pub old_image: Option<Image>,
-    pub sequence_number: Option<String>,
-    /// Seconds since the epoch.
-    pub approximate_creation_date_time: Option<f64>,
-}
-
-impl StreamData {
-    /// When the change was written, in milliseconds since the epoch, to the second.
-    pub fn written_at_ms(&self) -> Option<i64> {
-        self.approximate_creation_date_time
-            .map(|seconds| (seconds * 1000.0) as i64)
     }
 }
