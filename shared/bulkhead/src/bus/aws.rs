@@ -4,6 +4,9 @@ use super::{Bus, BusEntry, EntryFailure};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
+use aws_sdk_eventbridge::config::interceptors::BeforeTransmitInterceptorContextMut;
+use aws_sdk_eventbridge::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_eventbridge::error::BoxError;
 use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use aws_smithy_types::body::SdkBody;
 
@@ -16,10 +19,49 @@ pub struct EventBridgeBus {
 
 impl EventBridgeBus {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .interceptor(WrittenBody)
+            .build();
         EventBridgeBus {
-            client,
+            client: Client::from_conf(config),
             name: name.into(),
         }
+    }
+}
+
+tokio::task_local! {
+    /// The body of the `PutEvents` request being sent, for [`WrittenBody`].
+    static BODY: bytes::Bytes;
+}
+
+/// Puts the body that [`PutEventsBody`] wrote in place of the SDK's serialisation, before
+/// each attempt is signed. The body goes with the call as a task-local: passing it per
+/// call through `customize()` made the SDK build a second copy of its whole orchestrator
+/// into every bootstrap (+250 kB).
+#[derive(Debug)]
+struct WrittenBody;
+
+impl Intercept for WrittenBody {
+    fn name(&self) -> &'static str {
+        "WrittenBody"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        if let Ok(body) = BODY.try_with(bytes::Bytes::clone) {
+            let request = context.request_mut();
+            request
+                .headers_mut()
+                .insert("content-length", body.len().to_string());
+            *request.body_mut() = SdkBody::from(body);
+        }
+        Ok(())
     }
 }
 
@@ -68,17 +110,8 @@ impl Bus for EventBridgeBus {
                 .collect(),
         };
         let body = bytes::Bytes::from(serde_json::to_vec(&body)?);
-        let out = self
-            .client
-            .put_events()
-            .customize()
-            .mutate_request(move |request| {
-                request
-                    .headers_mut()
-                    .insert("content-length", body.len().to_string());
-                *request.body_mut() = SdkBody::from(body.clone());
-            })
-            .send()
+        let out = BODY
+            .scope(body, self.client.put_events().send())
             .await
             .map_err(|e| Error::Bus(e.into_service_error().to_string()))?;
         let results = out.entries.unwrap_or_default();
