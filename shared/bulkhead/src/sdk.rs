@@ -2,12 +2,11 @@
 //!
 //! A Lambda function takes its configuration from the environment Lambda gives it
 //! ([`from_lambda_env`]). Other processes (the devstack against AWS, tests, benchmarks) use
-//! `aws-config`'s whole chain of sources ([`defaults`]). Both use one HTTPS client and one
-//! timeout.
+//! `aws-config`'s whole chain of sources ([`defaults`]). Both use one HTTP client ([`https`])
+//! and one timeout.
 
 use crate::{Error, Result};
 use aws_config::{BehaviorVersion, ConfigLoader};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use aws_types::SdkConfig;
 use aws_types::region::Region;
 use aws_types::sdk_config::{
@@ -17,6 +16,8 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use std::collections::HashMap;
 use std::time::Duration;
 
+mod https;
+
 /// How long one attempt of a request may take, its answer read, before it is given up and
 /// tried again.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,13 +25,11 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a connection may take to open: the SDK's own default.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 
-/// The HTTPS client every Bulkhead process uses: rustls on ring. The SDK's default (rustls on
-/// aws-lc) is not compiled in, so a client built from another loader has no HTTP client and
-/// fails its first request.
+/// The HTTP client every Bulkhead process uses: HTTP/1.1 over rustls on ring ([`https`]),
+/// trusting the system's roots. The SDK's default client is not compiled in, so a client built
+/// from another loader has no HTTP client and fails its first request.
 fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    https::Https::client(https::system_roots)
 }
 
 /// A hung request is cut by [`ATTEMPT_TIMEOUT`], not by the SDK's stalled-stream protection,

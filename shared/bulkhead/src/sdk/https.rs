@@ -1,0 +1,297 @@
+//! The HTTP client under the AWS SDK: HTTP/1.1 over rustls on ring, with a pool of kept-alive
+//! connections (hyper-util's), plain HTTP for local endpoints such as moto.
+//!
+//! The SDK's own client (`aws-smithy-http-client`) always builds `h2` and hyper's HTTP/2 in,
+//! and offers `h2` by ALPN, though DynamoDB, EventBridge and SES are spoken over HTTP/1.1 here:
+//! about 0.45 MB of every bootstrap (README: Performance). Leaving it out takes this adapter.
+//! Retries, timeouts per attempt and signing stay the SDK's; this only sends one request.
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::retry::ErrorKind;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector as TcpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+use std::error::Error as StdError;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+type Pool = Client<HttpsConnector<TcpConnector>, SdkBody>;
+
+/// The client of a process: one pool, built when the first SDK client asks for a connector,
+/// with the connect timeout of its settings (Bulkhead's are the same for every client) and the
+/// trust roots `roots` gives then: the system's (`rustls-native-certs`) in every process but
+/// tests.
+#[derive(Clone)]
+pub(crate) struct Https {
+    pool: Arc<OnceLock<Pool>>,
+    roots: Arc<dyn Fn() -> RootCertStore + Send + Sync>,
+}
+
+impl Https {
+    pub(crate) fn client(
+        roots: impl Fn() -> RootCertStore + Send + Sync + 'static,
+    ) -> SharedHttpClient {
+        SharedHttpClient::new(Https {
+            pool: Arc::default(),
+            roots: Arc::new(roots),
+        })
+    }
+
+    fn pool(&self, connect_timeout: Option<Duration>) -> &Pool {
+        self.pool.get_or_init(|| {
+            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports TLS 1.2 and 1.3")
+            .with_root_certificates((self.roots)())
+            .with_no_client_auth();
+            let mut tcp = TcpConnector::new();
+            tcp.enforce_http(false);
+            tcp.set_nodelay(true);
+            tcp.set_connect_timeout(connect_timeout);
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(tcp);
+            Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .build(https)
+        })
+    }
+}
+
+impl std::fmt::Debug for Https {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Https")
+    }
+}
+
+/// The system's trust roots. Certificates that do not parse are passed over, as the SDK's
+/// own client does.
+pub(crate) fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!(%error, "a trust root could not be loaded");
+    }
+    roots.add_parsable_certificates(found.certs);
+    roots
+}
+
+impl HttpClient for Https {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(Sender(self.pool(settings.connect_timeout()).clone()))
+    }
+}
+
+/// Sends each request on a pooled connection.
+#[derive(Debug)]
+struct Sender(Pool);
+
+impl HttpConnector for Sender {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let request = match request.try_into_http1x() {
+            Ok(request) => request,
+            Err(error) => {
+                return HttpConnectorFuture::ready(Err(ConnectorError::user(error.into())));
+            }
+        };
+        let sent = self.0.request(request);
+        HttpConnectorFuture::new(async move {
+            match sent.await {
+                Ok(response) => HttpResponse::try_from(response.map(SdkBody::from_body_1_x))
+                    .map_err(|error| ConnectorError::other(error.into(), None)),
+                Err(error) => Err(classify(error)),
+            }
+        })
+    }
+}
+
+/// How the SDK's retry strategy should see a failed send: a connection that could not be
+/// opened, or broke, is an I/O error and is retried; so is an answer cut short.
+fn classify(error: hyper_util::client::legacy::Error) -> ConnectorError {
+    let broken = error.is_connect() || source::<std::io::Error>(&error).is_some();
+    let hyper = source::<hyper::Error>(&error);
+    if hyper.is_some_and(|e| e.is_timeout()) {
+        ConnectorError::timeout(error.into())
+    } else if broken || hyper.is_some_and(|e| e.is_closed() || e.is_canceled()) {
+        ConnectorError::io(error.into())
+    } else if hyper.is_some_and(|e| e.is_incomplete_message()) {
+        ConnectorError::other(error.into(), Some(ErrorKind::TransientError))
+    } else if hyper.is_some_and(|e| e.is_user()) {
+        ConnectorError::user(error.into())
+    } else {
+        ConnectorError::other(error.into(), None)
+    }
+}
+
+fn source<'a, E: StdError + 'static>(error: &'a (dyn StdError + 'static)) -> Option<&'a E> {
+    std::iter::successors(Some(error), |&e| e.source()).find_map(|e| e.downcast_ref::<E>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Https;
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use rustls::RootCertStore;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::mpsc;
+
+    /// A root of the test's own, and a certificate it signed for 127.0.0.1 with its key.
+    fn certificates() -> (
+        CertificateDer<'static>,
+        CertificateDer<'static>,
+        PrivateKeyDer<'static>,
+    ) {
+        let mut root = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        root.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let root =
+            rcgen::CertifiedIssuer::self_signed(root, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &root)
+            .unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        (root.der().clone(), server.der().clone(), key)
+    }
+
+    /// A TLS server on 127.0.0.1 that offers `h2` and `http/1.1` by ALPN and answers every
+    /// request of a connection `200 {}`. It counts the connections it accepts and hands over
+    /// the protocol each one agreed.
+    async fn tls_server(
+        certificate: CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+    ) -> (
+        String,
+        Arc<AtomicUsize>,
+        mpsc::UnboundedReceiver<Option<Vec<u8>>>,
+    ) {
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate], key)
+        .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (agreed, protocols) = mpsc::unbounded_channel();
+        let counted = connections.clone();
+        tokio::spawn(async move {
+            loop {
+                let (socket, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, agreed) = (acceptor.clone(), agreed.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let _ = agreed.send(tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec));
+                    while answer_one(&mut tls).await {}
+                });
+            }
+        });
+        (url, connections, protocols)
+    }
+
+    /// Reads one request (its head and `content-length` bytes of body) and answers it;
+    /// false when the connection has ended.
+    async fn answer_one(tls: &mut tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> bool {
+        let mut request = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let head_end = loop {
+            if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            match tls.read(&mut buffer).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => request.extend_from_slice(&buffer[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&request[..head_end]).to_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |n| n.trim().parse().unwrap());
+        let mut rest = vec![0u8; (head_end + length).saturating_sub(request.len())];
+        tls.read_exact(&mut rest).await.unwrap();
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: 2\r\n\r\n{}";
+        tls.write_all(answer).await.is_ok()
+    }
+
+    fn dynamodb(
+        http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+        url: &str,
+    ) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(http)
+            .endpoint_url(url)
+            .region(Region::new("eu-west-3"))
+            .credentials_provider(Credentials::new("a", "b", None, None, "test"))
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn requests_go_over_tls_as_http_1_1_on_one_kept_alive_connection() {
+        let (root, certificate, key) = certificates();
+        let (url, connections, mut protocols) = tls_server(certificate, key).await;
+        let client = dynamodb(
+            Https::client(move || {
+                let mut roots = RootCertStore::empty();
+                roots.add(root.clone()).unwrap();
+                roots
+            }),
+            &url,
+        );
+        for _ in 0..3 {
+            let tables = client.list_tables().send().await.unwrap();
+            assert!(tables.table_names().is_empty());
+        }
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            1,
+            "the connection was kept"
+        );
+        let agreed = protocols.recv().await.unwrap();
+        assert_ne!(agreed.as_deref(), Some(&b"h2"[..]), "HTTP/2 was offered");
+    }
+
+    #[tokio::test]
+    async fn a_server_whose_root_is_not_trusted_is_refused() {
+        let (_, certificate, key) = certificates();
+        let (url, _, _) = tls_server(certificate, key).await;
+        let client = dynamodb(Https::client(super::system_roots), &url);
+        let error = client.list_tables().send().await.unwrap_err();
+        let error = format!(
+            "{:?}",
+            aws_smithy_types::error::display::DisplayErrorContext(&error)
+        );
+        assert!(error.contains("UnknownIssuer"), "{error}");
+    }
+}
