@@ -77,16 +77,22 @@ impl std::fmt::Debug for Https {
     }
 }
 
-/// The system's trust roots. Certificates that do not parse are passed over, as the SDK's
-/// own client does.
+/// The system's trust roots, read once a process: the notifications listener's DynamoDB and
+/// SES clients would read them twice. Certificates that do not parse are passed over, as the
+/// SDK's own client does.
 pub(crate) fn system_roots() -> RootCertStore {
-    let mut roots = RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    for error in &found.errors {
-        tracing::warn!(%error, "a trust root could not be loaded");
-    }
-    roots.add_parsable_certificates(found.certs);
-    roots
+    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::warn!(%error, "a trust root could not be loaded");
+            }
+            roots.add_parsable_certificates(found.certs);
+            roots
+        })
+        .clone()
 }
 
 impl HttpClient for Https {
