@@ -2,9 +2,9 @@
 //! connections (hyper-util's), plain HTTP for local endpoints such as moto.
 //!
 //! The SDK's own client (`aws-smithy-http-client`) always builds `h2` and hyper's HTTP/2 in,
-//! and offers `h2` by ALPN, though DynamoDB, EventBridge and SES are spoken over HTTP/1.1 here:
-//! about 0.45 MB of every bootstrap (README: Performance). Leaving it out takes this adapter.
-//! Retries, timeouts per attempt and signing stay the SDK's; this only sends one request.
+//! and offers `h2` by ALPN, though DynamoDB, EventBridge and SES are spoken over HTTP/1.1 here.
+//! Leaving it out took about 1 MB off every bootstrap (README: Performance). Retries,
+//! timeouts per attempt and signing stay the SDK's; this only sends one request.
 
 use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::http::{
@@ -31,10 +31,10 @@ use std::time::Duration;
 type Pool = Client<Timed<HttpsConnector<TcpConnector>>, SdkBody>;
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// The client of a process: one pool, built when the first SDK client asks for a connector,
-/// with the connect timeout of its settings (Bulkhead's are the same for every client) and the
-/// trust roots `roots` gives then: the system's (`rustls-native-certs`) in every process but
-/// tests.
+/// The client of an SDK configuration: one pool for all the SDK clients built from it, made
+/// when the first asks for a connector, with the connect timeout of its settings (Bulkhead's
+/// are the same for every client) and the trust roots `roots` gives then: the system's
+/// (`rustls-native-certs`) in every process but tests.
 #[derive(Clone)]
 pub(crate) struct Https {
     pool: Arc<OnceLock<Pool>>,
