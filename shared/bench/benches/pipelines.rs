@@ -146,10 +146,7 @@ fn eventbridge_bus(rt: &tokio::runtime::Runtime, url: &str) -> Arc<dyn Bus> {
             .credentials_provider(credentials)
             .load(),
     );
-    Arc::new(bulkhead::bus::aws::EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(&config),
-        "bench-bus",
-    ))
+    Arc::new(bulkhead::bus::aws::EventBridgeBus::new(&config, "bench-bus").unwrap())
 }
 
 fn triggers(c: &mut Criterion) {

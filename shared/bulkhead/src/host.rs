@@ -58,7 +58,7 @@ mod aws {
     use crate::store::aws::DynamoTable;
 
     /// Makes the bus with the given name.
-    type MakeBus = fn(&aws_types::SdkConfig, &str) -> Arc<dyn Bus>;
+    type MakeBus = fn(&aws_types::SdkConfig, &str) -> Result<Arc<dyn Bus>>;
 
     /// The Lambda host: process environment and AWS SDK clients, built once at init.
     pub struct AwsHost {
@@ -79,13 +79,10 @@ mod aws {
         }
 
         /// The host with EventBridge as its bus, for the functions that publish. Only a main
-        /// that calls this links the EventBridge client: about 110 kB that every other
-        /// bootstrap is spared.
+        /// that calls this links the EventBridge port (its endpoint rules and signing), which
+        /// every other bootstrap is spared.
         pub fn with_eventbridge(mut self) -> Self {
-            self.bus = Some(|config, name| {
-                let client = aws_sdk_eventbridge::Client::new(config);
-                Arc::new(EventBridgeBus::new(client, name))
-            });
+            self.bus = Some(|config, name| Ok(Arc::new(EventBridgeBus::new(config, name)?)));
             self
         }
     }
@@ -103,7 +100,7 @@ mod aws {
             let make = self.bus.ok_or_else(|| {
                 Error::Config("this host has no bus: build it `with_eventbridge`".into())
             })?;
-            Ok(make(&self.config, name))
+            make(&self.config, name)
         }
     }
 }

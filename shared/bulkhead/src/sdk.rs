@@ -16,7 +16,7 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use std::collections::HashMap;
 use std::time::Duration;
 
-mod https;
+pub(crate) mod https;
 
 /// How long one attempt of a request may take, its answer read, before it is given up and
 /// tried again.
@@ -30,6 +30,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 /// from another loader has no HTTP client and fails its first request.
 fn https_client() -> SharedHttpClient {
     https::Https::client(https::system_roots)
+}
+
+/// A pool of connections for a port that signs and sends its requests itself
+/// ([`crate::bus::aws`]): the same client, connect timeout and trust roots as the SDK's.
+pub(crate) fn connections() -> https::Pool {
+    https::pool(https::system_roots(), Some(CONNECT_TIMEOUT))
 }
 
 /// A hung request is cut by [`ATTEMPT_TIMEOUT`], not by the SDK's stalled-stream protection,
@@ -66,7 +72,7 @@ pub fn from_lambda_env() -> Result<SdkConfig> {
     from_variables(variables.collect())
 }
 
-fn from_variables(variables: HashMap<String, String>) -> Result<SdkConfig> {
+pub(crate) fn from_variables(variables: HashMap<String, String>) -> Result<SdkConfig> {
     let var = |name: &str| variables.get(name).cloned();
     let required =
         |name: &str| var(name).ok_or_else(|| Error::Config(format!("{name} is not set")));

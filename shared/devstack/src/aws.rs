@@ -45,6 +45,8 @@ pub struct AwsInfra {
     streams: aws_sdk_dynamodbstreams::Client,
     sqs: aws_sdk_sqs::Client,
     events: aws_sdk_eventbridge::Client,
+    /// What the bus port is built from: it signs and sends `PutEvents` itself.
+    config: aws_config::SdkConfig,
     db: Arc<Database>,
     queue_urls: HashMap<String, String>,
     stream_arns: HashMap<String, String>,
@@ -95,9 +97,9 @@ impl Infra for AwsInfra {
 
     fn bus(&self, logical: &str) -> Result<Arc<dyn Bus>> {
         Ok(Arc::new(EventBridgeBus::new(
-            self.events.clone(),
+            &self.config,
             self.physical(logical),
-        )))
+        )?))
     }
 
     fn change_feed(&self, consumer: &str, table: &str) -> Result<Box<dyn ChangeFeed>> {

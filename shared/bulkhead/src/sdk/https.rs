@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-type Pool = Client<Timed<HttpsConnector<TcpConnector>>, SdkBody>;
+pub(crate) type Pool = Client<Timed<HttpsConnector<TcpConnector>>, SdkBody>;
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// The client of an SDK configuration: one pool for all the SDK clients built from it, made
@@ -52,27 +52,33 @@ impl Https {
     }
 
     fn pool(&self, connect_timeout: Option<Duration>) -> &Pool {
-        self.pool.get_or_init(|| {
-            let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .expect("ring supports TLS 1.2 and 1.3")
-            .with_root_certificates((self.roots)())
-            .with_no_client_auth();
-            let mut tcp = TcpConnector::new();
-            tcp.enforce_http(false);
-            tcp.set_nodelay(true);
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(tcp);
-            Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                .build(Timed(https, connect_timeout))
-        })
+        self.pool
+            .get_or_init(|| pool((self.roots)(), connect_timeout))
     }
+}
+
+/// A pool of kept-alive connections that trusts `roots`, each connection made within
+/// `connect_timeout`: the SDK's, and that of a port that sends its requests itself
+/// ([`crate::bus::aws`]).
+pub(crate) fn pool(roots: RootCertStore, connect_timeout: Option<Duration>) -> Pool {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports TLS 1.2 and 1.3")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut tcp = TcpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(tcp);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .build(Timed(https, connect_timeout))
 }
 
 impl std::fmt::Debug for Https {
@@ -155,7 +161,7 @@ impl HttpConnector for Sender {
 /// A connector whose whole connection, name lookup, TCP and TLS handshake, must be made
 /// within the SDK's connect timeout (hyper-util's own times only the TCP connect).
 #[derive(Clone)]
-struct Timed<C>(C, Option<Duration>);
+pub(crate) struct Timed<C>(C, Option<Duration>);
 
 impl<C> tower_service::Service<http::Uri> for Timed<C>
 where

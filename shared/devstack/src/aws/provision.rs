@@ -41,6 +41,7 @@ impl AwsInfra {
             streams: aws_sdk_dynamodbstreams::Client::new(&config),
             sqs: aws_sdk_sqs::Client::new(&config),
             events: aws_sdk_eventbridge::Client::new(&config),
+            config,
             db,
             queue_urls: HashMap::new(),
             stream_arns: HashMap::new(),
