@@ -5,8 +5,8 @@
 //! - `floor`: `serde_json` parsing of a stream event's bytes into a `Value`.
 //! - `trigger/embedded`: stream event bytes in, events on the embedded bus (rules matched,
 //!   messages written to SQLite) out, through the orders ACL.
-//! - `trigger/eventbridge`: the same through the real EventBridge adapter (AWS SDK, HTTP)
-//!   to a sink on 127.0.0.1 that accepts every `PutEvents` at once.
+//! - `trigger/eventbridge`: the same through the real EventBridge adapter (`PutEvents`
+//!   signed by aws-sigv4, over HTTP) to a sink on 127.0.0.1 that accepts every one at once.
 //! - `listener/<view>/embedded`: SQS batches of order events in, view writes into the
 //!   embedded store out.
 //! - `listener/<view>/dynamodb`: the same through the real DynamoDB adapter (AWS SDK, HTTP),

@@ -1,5 +1,6 @@
 //! The bus port on EventBridge: each `PutEvents` request written, signed (`aws-sigv4`, the
-//! SDK's own signer) and sent (the SDK's HTTP client, [`crate::sdk`]) here.
+//! SDK's own signer) and sent (on a pool of the HTTP client the SDK clients use,
+//! `crate::sdk::https`) here.
 //!
 //! The SDK's generated client ran 16 interceptor stages, merged its configuration layers and
 //! built type-erased inputs and outputs for every request: about a sixth of a trigger's CPU,
@@ -69,8 +70,8 @@ impl EventBridgeBus {
         })
     }
 
-    /// One signed attempt: the answer's status and body.
-    async fn send(&self, body: bytes::Bytes) -> Result<(http::StatusCode, bytes::Bytes)> {
+    /// The request of one attempt, signed now.
+    async fn signed(&self, body: bytes::Bytes) -> Result<http::Request<SdkBody>> {
         let identity = self.credentials.get().await?.into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
@@ -101,28 +102,90 @@ impl EventBridgeBus {
         for (name, value) in headers {
             request = request.header(name, value);
         }
+        // As the SDK does in Lambda, so that EventBridge passes the X-Ray trace on; not signed.
+        if let Some(trace) = lambda_trace_id() {
+            request = request.header("x-amzn-trace-id", trace);
+        }
         let mut request = request
             .body(SdkBody::from(body))
             .map_err(|e| Error::Bus(e.to_string()))?;
         signature.apply_to_request_http1x(&mut request);
-        let connections = self.connections.get_or_init(crate::sdk::connections);
+        Ok(request)
+    }
+
+    /// One attempt, credentials included, within the attempt timeout.
+    async fn send(&self, body: bytes::Bytes) -> Result<Answer> {
         let attempt = async {
+            let mut request = self.signed(body).await?;
+            // A connection that answered a 5xx is closed rather than reused, as the SDK does,
+            // so that the retry goes on a new one.
+            let connection = hyper_util::client::legacy::connect::capture_connection(&mut request);
+            let connections = self.connections.get_or_init(crate::sdk::connections);
             let response = connections
                 .request(request)
                 .await
                 .map_err(|e| Error::Bus(format!("PutEvents not sent: {e}")))?;
-            let status = response.status();
-            let body = response
-                .into_body()
+            if response.status().is_server_error()
+                && let Some(connected) = connection.connection_metadata().as_ref()
+            {
+                connected.poison();
+            }
+            let (head, body) = response.into_parts();
+            let body = body
                 .collect()
                 .await
                 .map_err(|e| Error::Bus(format!("PutEvents answer cut short: {e}")))?;
-            Ok((status, body.to_bytes()))
+            Ok(Answer {
+                status: head.status,
+                headers: head.headers,
+                body: body.to_bytes(),
+            })
         };
         tokio::time::timeout(crate::sdk::ATTEMPT_TIMEOUT, attempt)
             .await
             .map_err(|_| Error::Bus("PutEvents not answered within the attempt timeout".into()))?
     }
+}
+
+/// What one attempt brought back.
+struct Answer {
+    status: http::StatusCode,
+    headers: http::HeaderMap,
+    body: bytes::Bytes,
+}
+
+impl Answer {
+    /// A refused request as an error that names the code and the reason, read as the SDK
+    /// reads `awsJson1_1` errors: the code from `x-amzn-ErrorType`, else the body's `code`,
+    /// else its `__type`, without namespace or URL.
+    fn refusal(&self) -> Error {
+        let body: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&self.body).unwrap_or_default();
+        let text = |key: &str| body.get(key).and_then(serde_json::Value::as_str);
+        let header = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
+        let code = header("x-amzn-errortype")
+            .or(text("code"))
+            .or(text("__type"))
+            .map(|code| code.split(':').next().unwrap_or_default())
+            .map(|code| code.rsplit('#').next().unwrap_or_default())
+            .unwrap_or("no error code");
+        let message = ["message", "Message", "errorMessage"]
+            .into_iter()
+            .find_map(text)
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned());
+        Error::Bus(format!(
+            "PutEvents refused ({}, request {}): {code}: {message}",
+            self.status,
+            header("x-amzn-requestid").unwrap_or("without id")
+        ))
+    }
+}
+
+/// The trace of the Lambda invocation being handled, which the runtime sets for each one.
+fn lambda_trace_id() -> Option<String> {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME")?;
+    std::env::var("_X_AMZN_TRACE_ID").ok()
 }
 
 /// The endpoint an SDK client built from `config` would send to.
@@ -157,30 +220,51 @@ fn endpoint(config: &SdkConfig) -> Result<String> {
 }
 
 /// The configuration's credentials, fetched again only shortly before they expire: the
-/// SDK's own cache sits in its orchestrator, which this port does not use.
+/// SDK's own cache sits in its orchestrator, which this port does not use. Credentials that
+/// cannot be refreshed are used for as long as they are valid.
 struct CachedCredentials {
     provider: SharedCredentialsProvider,
-    current: tokio::sync::Mutex<Option<Credentials>>,
+    current: tokio::sync::Mutex<Option<(Credentials, SystemTime)>>,
 }
 
 impl CachedCredentials {
     async fn get(&self) -> Result<Credentials> {
         let mut current = self.current.lock().await;
-        let fresh = |c: &Credentials| {
-            c.expiry()
-                .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_BEFORE_EXPIRY)
-        };
-        if let Some(credentials) = current.as_ref().filter(|c| fresh(c)) {
+        let now = SystemTime::now();
+        if let Some((credentials, refresh_at)) = current.as_ref()
+            && *refresh_at > now
+        {
             return Ok(credentials.clone());
         }
-        let credentials = self
-            .provider
-            .provide_credentials()
-            .await
-            .map_err(|e| Error::Config(format!("no credentials for EventBridge: {e}")))?;
-        *current = Some(credentials.clone());
-        Ok(credentials)
+        match self.provider.provide_credentials().await {
+            Ok(credentials) => {
+                *current = Some((credentials.clone(), refresh_at(&credentials, now)));
+                Ok(credentials)
+            }
+            Err(error) => match current.as_ref() {
+                Some((credentials, _)) if credentials.expiry().is_none_or(|e| e > now) => {
+                    tracing::warn!(%error, "credentials not refreshed; the current ones still hold");
+                    Ok(credentials.clone())
+                }
+                _ => Err(Error::Config(format!(
+                    "no credentials for EventBridge: {error}"
+                ))),
+            },
+        }
     }
+}
+
+/// When credentials fetched at `now` are fetched again: [`REFRESH_BEFORE_EXPIRY`] before
+/// they expire, but not before half their remaining life, so that short-lived credentials
+/// are not fetched for every request.
+fn refresh_at(credentials: &Credentials, now: SystemTime) -> SystemTime {
+    let Some(expiry) = credentials.expiry() else {
+        return now + Duration::from_secs(365 * 24 * 3600);
+    };
+    let remaining = expiry.duration_since(now).unwrap_or_default();
+    now + remaining
+        .saturating_sub(REFRESH_BEFORE_EXPIRY)
+        .max(remaining / 2)
 }
 
 /// A `PutEvents` request as its JSON body (`awsJson1_1`). serde_json writes it, escaping
@@ -232,15 +316,6 @@ struct EntryResult {
     error_message: Option<String>,
 }
 
-/// What the service answers when it refuses the whole request.
-#[derive(serde::Deserialize)]
-struct Refusal {
-    #[serde(rename = "__type", default)]
-    kind: String,
-    #[serde(alias = "Message", default)]
-    message: String,
-}
-
 #[async_trait]
 impl Bus for EventBridgeBus {
     async fn put_events(&self, entries: &[BusEntry]) -> Result<Vec<Result<(), EntryFailure>>> {
@@ -250,20 +325,11 @@ impl Bus for EventBridgeBus {
                 .map(|e| EntryBody::of(e, &self.name))
                 .collect(),
         };
-        let (status, answer) = self.send(serde_json::to_vec(&body)?.into()).await?;
-        if !status.is_success() {
-            let refusal: Refusal = serde_json::from_slice(&answer).unwrap_or(Refusal {
-                kind: String::new(),
-                message: String::from_utf8_lossy(&answer).into_owned(),
-            });
-            // `__type` may carry the shape's namespace: `com.amazonaws.events#Code`.
-            let code = refusal.kind.rsplit('#').next().unwrap_or_default();
-            return Err(Error::Bus(format!(
-                "PutEvents refused ({status}): {code}: {}",
-                refusal.message
-            )));
+        let answer = self.send(serde_json::to_vec(&body)?.into()).await?;
+        if !answer.status.is_success() {
+            return Err(answer.refusal());
         }
-        let results = serde_json::from_slice::<PutEventsAnswer>(&answer)
+        let results = serde_json::from_slice::<PutEventsAnswer>(&answer.body)
             .map_err(|e| Error::Bus(format!("PutEvents answer not understood: {e}")))?
             .entries;
         if results.len() != entries.len() {
@@ -295,14 +361,17 @@ mod tests {
 
     /// A request as the test server received it.
     struct Received {
+        method: String,
+        path: String,
         headers: HashMap<String, String>,
         body: bytes::Bytes,
     }
 
-    /// A server on 127.0.0.1 that answers every request `status` with `answer`, and hands
-    /// over each request it received.
+    /// A server on 127.0.0.1 that answers every request `status` with `headers` and
+    /// `answer`, and hands over each request it received.
     async fn server(
         status: u16,
+        headers: &'static [(&'static str, &'static str)],
         answer: &'static str,
     ) -> (String, mpsc::UnboundedReceiver<Received>) {
         let (sender, received) = mpsc::unbounded_channel();
@@ -310,14 +379,23 @@ mod tests {
             let sender = sender.clone();
             async move {
                 let (parts, body) = request.into_parts();
-                let headers = parts
-                    .headers
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
-                    .collect();
-                let body = body.collect().await.unwrap().to_bytes();
-                sender.send(Received { headers, body }).unwrap();
-                (axum::http::StatusCode::from_u16(status).unwrap(), answer)
+                let received = Received {
+                    method: parts.method.to_string(),
+                    path: parts.uri.to_string(),
+                    headers: parts
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                        .collect(),
+                    body: body.collect().await.unwrap().to_bytes(),
+                };
+                sender.send(received).unwrap();
+                let mut answer = axum::response::IntoResponse::into_response(answer);
+                *answer.status_mut() = axum::http::StatusCode::from_u16(status).unwrap();
+                for (name, value) in headers {
+                    answer.headers_mut().insert(*name, value.parse().unwrap());
+                }
+                answer
             }
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -396,9 +474,9 @@ mod tests {
             .filter(|name| !["x-amz-date", "x-amz-security-token"].contains(name))
             .map(|name| (name, received.headers[name].as_str()))
             .collect();
-        let uri = format!("http://{}/", received.headers["host"]);
+        let uri = format!("http://{}{}", received.headers["host"], received.path);
         let request = SignableRequest::new(
-            "POST",
+            &received.method,
             uri,
             headers.into_iter(),
             SignableBody::Bytes(&received.body),
@@ -412,7 +490,7 @@ mod tests {
     async fn put_events_is_signed_as_eventbridge_checks_it_and_each_entry_gets_its_result() {
         let answer = r#"{"FailedEntryCount":1,"Entries":[{"EventId":"e-1"},
             {"ErrorCode":"ThrottlingException","ErrorMessage":"slow down"}]}"#;
-        let (url, mut received) = server(200, answer).await;
+        let (url, mut received) = server(200, &[], answer).await;
         let bus = EventBridgeBus::new(&config(&[("AWS_ENDPOINT_URL", &url)]), "the-bus").unwrap();
 
         let outcomes = bus
@@ -451,22 +529,99 @@ mod tests {
         assert_eq!(body["Entries"][1]["Detail"], r#"{"id":"b \"quoted\""}"#);
     }
 
-    #[tokio::test]
-    async fn a_refused_request_is_an_error_that_names_the_code_and_the_reason() {
-        let answer = r#"{"__type":"com.amazonaws.events#ResourceNotFoundException",
-            "message":"Event bus the-bus does not exist."}"#;
-        let (url, _received) = server(400, answer).await;
+    async fn refusal(
+        status: u16,
+        headers: &'static [(&'static str, &'static str)],
+        answer: &'static str,
+    ) -> String {
+        let (url, _received) = server(status, headers, answer).await;
         let bus = EventBridgeBus::new(&config(&[("AWS_ENDPOINT_URL", &url)]), "the-bus").unwrap();
-        let error = bus
-            .put_events(&[entry("{}")])
+        bus.put_events(&[entry("{}")])
             .await
             .unwrap_err()
-            .to_string();
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_refused_request_is_an_error_that_names_the_code_and_the_reason() {
+        let error = refusal(
+            400,
+            &[("x-amzn-requestid", "r-1")],
+            r#"{"__type":"com.amazonaws.events#ResourceNotFoundException",
+                "message":"Event bus the-bus does not exist."}"#,
+        )
+        .await;
         assert!(
-            error.contains("400")
-                && error.contains(": ResourceNotFoundException: Event bus the-bus does not exist."),
+            error.ends_with(
+                "(400 Bad Request, request r-1): ResourceNotFoundException: Event bus the-bus does not exist."
+            ),
             "{error}"
         );
+        // The header's code comes first, without its URL; `Message` is read too.
+        let error = refusal(
+            400,
+            &[(
+                "x-amzn-errortype",
+                "ThrottlingException:http://internal.amazon.com/coral/",
+            )],
+            r#"{"__type":"OtherException","Message":"Rate exceeded"}"#,
+        )
+        .await;
+        assert!(
+            error.ends_with("): ThrottlingException: Rate exceeded"),
+            "{error}"
+        );
+        let error = refusal(503, &[], "Service Unavailable").await;
+        assert!(
+            error.ends_with("request without id): no error code: Service Unavailable"),
+            "{error}"
+        );
+    }
+
+    /// Credentials that expire a second after they are given, and then none at all.
+    #[derive(Debug, Default)]
+    struct OnceThenFailing(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+    impl ProvideCredentials for OnceThenFailing {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            use aws_credential_types::provider::{error::CredentialsError, future};
+            let expiry = SystemTime::now() + Duration::from_secs(1);
+            future::ProvideCredentials::ready(
+                match self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => Ok(Credentials::new("a", "b", None, Some(expiry), "test")),
+                    _ => Err(CredentialsError::not_loaded("gone")),
+                },
+            )
+        }
+    }
+
+    #[tokio::test]
+    async fn credentials_are_fetched_again_before_they_expire_and_kept_while_they_hold() {
+        let provider = OnceThenFailing::default();
+        let fetches = provider.0.clone();
+        let cache = CachedCredentials {
+            provider: SharedCredentialsProvider::new(provider),
+            current: tokio::sync::Mutex::new(None),
+        };
+        cache.get().await.unwrap();
+        cache.get().await.unwrap();
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Past half their life they are fetched again; the fetch fails, and they still hold.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        cache.get().await.unwrap();
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let error = cache.get().await.unwrap_err().to_string();
+        assert!(error.contains("no credentials"), "{error}");
+
+        let now = SystemTime::now();
+        let hour = Credentials::new("a", "b", None, Some(now + Duration::from_secs(3600)), "t");
+        assert_eq!(refresh_at(&hour, now), now + Duration::from_secs(3300));
     }
 
     #[tokio::test]
