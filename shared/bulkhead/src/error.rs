@@ -16,6 +16,9 @@ pub enum Error {
     /// The bus refused the whole request.
     #[error("bus: {0}")]
     Bus(String),
+    /// The bus's service refused the whole request, with its error code.
+    #[error("bus: refused: {code}: {reason}")]
+    BusRefused { code: String, reason: String },
     /// A name that is not one of [`crate::http::Role::ALL`].
     #[error("{0:?} is not a role")]
     UnknownRole(String),

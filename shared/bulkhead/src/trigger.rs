@@ -90,6 +90,15 @@ const PERMANENT: [&str; 4] = [
     "NotAuthorizedForSourceException",
 ];
 
+/// Codes of a refused request that sending it again will not fix: the trigger fails at its
+/// first record at once instead of retrying until the deadline.
+const PERMANENT_REFUSALS: [&str; 4] = [
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "ValidationException",
+    "ResourceNotFoundException",
+];
+
 /// The stream-to-bus pipeline of one service.
 #[derive(Clone)]
 pub struct Trigger {
@@ -335,6 +344,11 @@ impl Trigger {
                     .collect(),
                 Err(e) => {
                     tracing::warn!(error = %e, entries = sent, "PutEvents failed");
+                    if let Error::BusRefused { code, .. } = &e
+                        && PERMANENT_REFUSALS.contains(&code.as_str())
+                    {
+                        permanent = pending.iter().min().copied();
+                    }
                     pending
                 }
             };
@@ -590,6 +604,51 @@ mod tests {
             published >= 34,
             "everything before the failure is published"
         );
+    }
+
+    /// A bus whose service refuses every request with `code`, counting them.
+    struct Refusing {
+        code: &'static str,
+        requests: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl Bus for Refusing {
+        async fn put_events(
+            &self,
+            _: &[BusEntry],
+        ) -> Result<Vec<Result<(), crate::bus::EntryFailure>>> {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+            Err(Error::BusRefused {
+                code: self.code.into(),
+                reason: "refused".into(),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_a_retry_cannot_fix_fails_at_once_and_others_are_retried() {
+        for (code, retried) in [
+            ("AccessDeniedException", false),
+            ("ThrottlingException", true),
+        ] {
+            let bus = Arc::new(Refusing {
+                code,
+                requests: AtomicUsize::new(0),
+            });
+            let publishes = EventSet {
+                source: "test",
+                types: &["Sized"],
+            };
+            let trigger = Trigger::new(bus.clone(), publishes, acl).with_in_flight(1);
+            let records: Vec<_> = (1..=3).map(|i| record(i, json!({"size": 1}))).collect();
+            let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
+            let response = trigger
+                .handle_batch(event, Some(Instant::now() + Duration::from_secs(1)))
+                .await;
+            assert_eq!(failed_at(&response), ["1"], "{code}");
+            assert_eq!(bus.requests.load(Ordering::SeqCst) > 1, retried, "{code}");
+        }
     }
 
     #[tokio::test]
