@@ -566,16 +566,11 @@ mod tests {
             .map(|(i, item)| record(i as u32 + 1, item))
             .collect();
         let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
-        let started = Instant::now();
         let response = trigger
             .handle_batch(event, Some(Instant::now() + Duration::from_secs(5)))
             .await;
+        // Counted, not timed: a wall-clock bound failed on a loaded CI machine.
         assert_eq!(bus.most_in_flight.load(Ordering::SeqCst), in_flight);
-        if failed_at(&response).is_empty() {
-            // 10 requests, `in_flight` at a time, 20 ms each.
-            let rounds = 10usize.div_ceil(in_flight) as u32;
-            assert!(started.elapsed() < Duration::from_millis(20) * (rounds + 2));
-        }
         (failed_at(&response), db.peek("q", 1000).unwrap().len())
     }
 
