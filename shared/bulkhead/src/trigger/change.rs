@@ -54,8 +54,8 @@ pub struct Change {
 }
 
 impl Change {
-    /// The change a stream record describes. Its images are moved out of the record; the
-    /// rest of the record (its sequence number and time) stays. A record without its key or
+    /// The change a stream record describes. Its key and images are moved out of the
+    /// record; the rest of the record (its sequence number and time) stays. A record without its key or
     /// the images its kind needs is malformed. An image is checked only when it is read, so
     /// an ACL that passes over a record by its key reads none of it.
     pub fn take_from(record: &mut StreamRecord) -> Result<Change> {
@@ -67,7 +67,10 @@ impl Change {
         };
         let change = Change {
             kind,
-            key: Key::of(&record.dynamodb.keys)?,
+            key: Key {
+                pk: std::mem::take(&mut record.dynamodb.keys.pk),
+                sk: std::mem::take(&mut record.dynamodb.keys.sk),
+            },
             old: record.dynamodb.old_image.take(),
             new: record.dynamodb.new_image.take(),
         };

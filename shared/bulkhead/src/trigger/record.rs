@@ -7,7 +7,7 @@
 
 use super::Image;
 use crate::batch::{Decode, Record};
-use crate::store::Item;
+use crate::store::{Key, item_json};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -22,9 +22,10 @@ pub struct StreamRecord {
 }
 
 /// The `dynamodb` part of a stream record.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StreamData {
-    pub keys: Item,
+    /// The item's key: a record without a string `pk` and `sk` does not decode.
+    pub keys: Key,
     pub new_image: Option<Image>,
     pub old_image: Option<Image>,
     pub sequence_number: Option<String>,
@@ -205,12 +206,8 @@ impl RecordFields {
         Ok(StreamRecord {
             event_name: self.event_name.ok_or("missing field `eventName`")?,
             dynamodb: StreamData {
-                keys: match data.keys {
-                    Some(keys) => {
-                        serde_json::from_str(keys.get()).map_err(|e| format!("Keys: {e}"))?
-                    }
-                    None => Item::default(),
-                },
+                keys: item_json::from_str(data.keys.ok_or("missing field `Keys`")?.get())
+                    .map_err(|e| format!("Keys: {e}"))?,
                 new_image: image(data.new_image)?,
                 old_image: image(data.old_image)?,
                 sequence_number: data.sequence_number,
@@ -331,10 +328,7 @@ mod tests {
         );
         let first = read[0].unwrap();
         assert_eq!(first.event_name, "MODIFY");
-        assert_eq!(
-            crate::store::string_attr(&first.dynamodb.keys, "pk").unwrap(),
-            "o-1"
-        );
+        assert_eq!(first.dynamodb.keys, Key::new("o-1", "#"));
         assert!(first.dynamodb.old_image.is_some() && first.dynamodb.new_image.is_some());
         assert_eq!(first.dynamodb.sequence_number.as_deref(), Some("1"));
         assert_eq!(first.dynamodb.written_at_ms(), Some(1_764_000_000_000));
