@@ -27,24 +27,51 @@ pub fn from_str<'a, T: Deserialize<'a>>(json: &'a str) -> crate::Result<T> {
 }
 
 /// The type of an attribute value: the one key of its object.
-#[derive(Clone, Copy, Deserialize)]
+#[derive(Clone, Copy)]
 enum Tag {
     S,
     N,
     B,
-    #[serde(rename = "BOOL")]
     Bool,
-    #[serde(rename = "NULL")]
     Null,
     M,
     L,
-    #[serde(rename = "SS")]
     Ss,
-    #[serde(rename = "NS")]
     Ns,
-    #[serde(rename = "BS")]
     Bs,
 }
+
+/// Read as an identifier, matched as text: a derived enum went through serde_json's
+/// variant access for each of the 36 values of an order's image.
+impl<'de> Deserialize<'de> for Tag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Tag, D::Error> {
+        struct TagName;
+        impl Visitor<'_> for TagName {
+            type Value = Tag;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an attribute type (S, N, B, BOOL, NULL, M, L, SS, NS or BS)")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Tag, E> {
+                Ok(match name {
+                    "S" => Tag::S,
+                    "N" => Tag::N,
+                    "M" => Tag::M,
+                    "L" => Tag::L,
+                    "B" => Tag::B,
+                    "BOOL" => Tag::Bool,
+                    "NULL" => Tag::Null,
+                    "SS" => Tag::Ss,
+                    "NS" => Tag::Ns,
+                    "BS" => Tag::Bs,
+                    other => return Err(E::unknown_variant(other, &TAGS)),
+                })
+            }
+        }
+        deserializer.deserialize_identifier(TagName)
+    }
+}
+
+const TAGS: [&str; 10] = ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"];
 
 /// What the value's type asked for: `Option` and enums read the attribute's type first.
 #[derive(Clone, Copy)]
