@@ -42,7 +42,7 @@ enum Tag {
 }
 
 /// Read as an identifier, matched as text: a derived enum went through serde_json's
-/// variant access for each of the 36 values of an order's image.
+/// variant access for each of the 45 values of an order's image.
 impl<'de> Deserialize<'de> for Tag {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Tag, D::Error> {
         struct TagName;
