@@ -55,9 +55,10 @@ pub struct Change {
 
 impl Change {
     /// The change a stream record describes. Its key and images are moved out of the
-    /// record; the rest of the record (its sequence number and time) stays. A record without its key or
-    /// the images its kind needs is malformed. An image is checked only when it is read, so
-    /// an ACL that passes over a record by its key reads none of it.
+    /// record; the rest of the record (its sequence number and time) stays. A record without
+    /// the images its kind needs is malformed (one without its key did not decode). An image
+    /// is checked only when it is read, so an ACL that passes over a record by its key reads
+    /// none of it.
     pub fn take_from(record: &mut StreamRecord) -> Result<Change> {
         let kind = match record.event_name.as_str() {
             "INSERT" => ChangeKind::Insert,
