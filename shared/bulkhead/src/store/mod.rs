@@ -23,7 +23,7 @@ pub use serde_dynamo::{AttributeValue, Item};
 pub const VERSION: &str = "version";
 
 /// An item's primary key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Deserialize)]
 pub struct Key {
     pub pk: String,
     pub sk: String,

@@ -68,10 +68,7 @@ impl Change {
         };
         let change = Change {
             kind,
-            key: Key {
-                pk: std::mem::take(&mut record.dynamodb.keys.pk),
-                sk: std::mem::take(&mut record.dynamodb.keys.sk),
-            },
+            key: std::mem::take(&mut record.dynamodb.keys),
             old: record.dynamodb.old_image.take(),
             new: record.dynamodb.new_image.take(),
         };
