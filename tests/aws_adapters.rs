@@ -260,7 +260,7 @@ async fn rejected_entries_are_retried_alone_until_nothing_is_lost_or_sent_twice(
                 "SequenceNumber": format!("{n:03}"), "SizeBytes": 1 }})
         })
         .collect();
-    let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
+    let event = Batch::from_json(json!({ "Records": records }).to_string()).unwrap();
     let response = trigger
         .handle_batch(event, Some(Instant::now() + Duration::from_secs(20)))
         .await;

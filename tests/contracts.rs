@@ -378,7 +378,7 @@ async fn a_trigger_whose_event_breaks_its_contract_fails_at_that_record_and_publ
             json!({ "eventID": format!("{i}"), "eventName": name, "awsRegion": "us-east-1", "dynamodb": change })
         })
         .collect();
-    let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
+    let event = Batch::from_json(json!({ "Records": records }).to_string()).unwrap();
     let response = trigger.handle_batch(event, None).await;
     let failed: Vec<_> = response
         .batch_item_failures

@@ -229,6 +229,11 @@ def main(build_dir, template_path, endpoint, fixtures_dir):
             failures.append(f"{logical_id}: expected {json.dumps(fixture['expect'])}\n  got {seen}\n{stderr}")
         if wrong:
             failures.append(f"{logical_id}: " + "; ".join(wrong[:5]))
+        if kind != "api":
+            # A payload that is not a batch fails the invocation, which Lambda retries whole.
+            answer, stderr, _, _ = invoke(bootstrap, env, {"Records": "not a list"})
+            if answer is None or answer[0] != "error":
+                failures.append(f"{logical_id}: a payload that is not a batch answered {answer}\n{stderr}")
     for f in failures:
         print(f"FAILED: {f}", file=sys.stderr)
     print(f"invocations: {len(functions) - len(failures)} passed, {len(failures)} failed")

@@ -74,8 +74,8 @@ impl<T: Decode> Batch<T> {
     }
 
     /// Decodes a batch from JSON text; fails only when the batch itself is not one.
-    pub fn from_json(json: &str) -> crate::Result<Self> {
-        Ok(serde_json::from_str(json)?)
+    pub fn from_json(json: impl AsRef<[u8]>) -> crate::Result<Self> {
+        Ok(serde_json::from_slice(json.as_ref())?)
     }
 }
 

@@ -461,7 +461,7 @@ mod tests {
             .enumerate()
             .map(|(i, item)| record(i as u32 + 1, item))
             .collect();
-        let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
+        let event = Batch::from_json(json!({ "Records": records }).to_string()).unwrap();
         let response = trigger
             .handle_batch(event, Some(Instant::now() + Duration::from_secs(1)))
             .await;
@@ -565,7 +565,7 @@ mod tests {
             .enumerate()
             .map(|(i, item)| record(i as u32 + 1, item))
             .collect();
-        let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
+        let event = Batch::from_json(json!({ "Records": records }).to_string()).unwrap();
         let response = trigger
             .handle_batch(event, Some(Instant::now() + Duration::from_secs(5)))
             .await;
@@ -637,7 +637,7 @@ mod tests {
             };
             let trigger = Trigger::new(bus.clone(), publishes, acl).with_in_flight(1);
             let records: Vec<_> = (1..=3).map(|i| record(i, json!({"size": 1}))).collect();
-            let event = Batch::from_json(&json!({ "Records": records }).to_string()).unwrap();
+            let event = Batch::from_json(json!({ "Records": records }).to_string()).unwrap();
             let response = trigger
                 .handle_batch(event, Some(Instant::now() + Duration::from_secs(1)))
                 .await;

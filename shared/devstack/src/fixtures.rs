@@ -71,7 +71,7 @@ pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap
         );
         let event = json!({ "Records": records });
         let response = trigger
-            .handle_batch(Batch::from_json(&event.to_string())?, None)
+            .handle_batch(Batch::from_json(event.to_string())?, None)
             .await;
         let expect = json!({ "batchItemFailures": [{ "itemIdentifier": poison }] });
         fixtures.insert(
@@ -100,7 +100,7 @@ pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap
         let event = sqs_event(&queue_arn, &messages).and_then(serde_json::to_value);
         let event = event.map_err(problem)?;
         let response = listener
-            .handle_batch(Batch::from_json(&event.to_string())?)
+            .handle_batch(Batch::from_json(event.to_string())?)
             .await;
         let expect = json!({ "batchItemFailures": [{ "itemIdentifier": "not-an-event" }] });
         fixtures.insert(

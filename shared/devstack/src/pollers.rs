@@ -208,7 +208,7 @@ async fn invoke_trigger(
 ) -> Option<String> {
     let json = json!({ "Records": records.iter().map(|r| &r.record).collect::<Vec<_>>() });
     // As Lambda's runtime does: from the JSON text, each record decoded on its own.
-    let batch = match Batch::from_json(&json.to_string()) {
+    let batch = match Batch::from_json(json.to_string()) {
         Ok(batch) => batch,
         Err(e) => {
             tracing::error!(function = %function.name, error = %e, "could not build the stream event");

@@ -303,7 +303,7 @@ mod tests {
             record("7", json!({"ApproximateCreationDateTime": "yesterday"})),
             record("8", json!({"SequenceNumber": null, "NewImage": null, "Unknown": {"a": [1, true, null]}})),
         ]});
-        let batch: Batch<StreamRecord> = Batch::from_json(&records.to_string()).unwrap();
+        let batch: Batch<StreamRecord> = Batch::from_json(records.to_string()).unwrap();
         let read: Vec<Result<&StreamRecord, Option<&str>>> = batch
             .records
             .iter()
