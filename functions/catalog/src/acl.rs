@@ -4,9 +4,14 @@ use crate::domain::{Product, ProductStatus};
 use crate::events::{ProductChanges, StatusChange};
 use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, EventToPublish};
-use bulkhead::trigger::{Change, ChangeKind, History};
+use bulkhead::trigger::{Change, ChangeKind, History, ImageTypes};
 
 pub const PRODUCT_PREFIX: &str = "PRODUCT#";
+
+/// What [`acl`] reads the images of its items as: the trigger reads them so as it reads
+/// each batch.
+pub const IMAGES: ImageTypes<Versioned<Product>, Versioned<Product>> =
+    ImageTypes::under(PRODUCT_PREFIX);
 
 /// Every event this service publishes: the trigger publishes nothing else.
 pub const PUBLISHES: EventSet = EventSet {

@@ -21,5 +21,9 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
 /// The `catalog-trigger` function.
 pub fn trigger(host: &dyn Host) -> bulkhead::Result<bulkhead::trigger::Trigger> {
     let bus: Arc<dyn bulkhead::bus::Bus> = host.bus_from_env("BUS_NAME")?;
-    Ok(bulkhead::trigger::Trigger::new(bus, acl::PUBLISHES, acl::acl).with_samples(acl::samples))
+    Ok(
+        bulkhead::trigger::Trigger::new(bus, acl::PUBLISHES, acl::acl)
+            .reading(acl::IMAGES)
+            .with_samples(acl::samples),
+    )
 }

@@ -4,9 +4,13 @@ use crate::domain::{Line, Order, OrderStatus};
 use crate::events::{LineChange, OrderChange, Placed, PublicLine, PublicOrder, StatusChange};
 use bulkhead::command::Versioned;
 use bulkhead::event::{EventSet, EventToPublish};
-use bulkhead::trigger::{Change, ChangeKind, History};
+use bulkhead::trigger::{Change, ChangeKind, History, ImageTypes};
 
 pub const ORDER_PREFIX: &str = "ORDER#";
+
+/// What [`acl`] reads the images of its items as: the trigger reads them so as it reads
+/// each batch.
+pub const IMAGES: ImageTypes<Versioned<Order>, Before> = ImageTypes::under(ORDER_PREFIX);
 
 /// Every event this service publishes: the trigger publishes nothing else.
 pub const PUBLISHES: EventSet = EventSet {
@@ -74,7 +78,7 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
 /// What [`describe`] reads of the order before a change: the rest of its image is passed
 /// over, not read into strings (half the records are changes, with two images each).
 #[derive(serde::Deserialize)]
-struct Before {
+pub struct Before {
     status: OrderStatus,
     lines: Vec<Line>,
 }

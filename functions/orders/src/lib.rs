@@ -21,7 +21,11 @@ pub fn api(host: &dyn Host) -> bulkhead::Result<axum::Router> {
 /// The `orders-trigger` function.
 pub fn trigger(host: &dyn Host) -> bulkhead::Result<bulkhead::trigger::Trigger> {
     let bus = host.bus_from_env("BUS_NAME")?;
-    Ok(bulkhead::trigger::Trigger::new(bus, acl::PUBLISHES, acl::acl).with_samples(acl::samples))
+    Ok(
+        bulkhead::trigger::Trigger::new(bus, acl::PUBLISHES, acl::acl)
+            .reading(acl::IMAGES)
+            .with_samples(acl::samples),
+    )
 }
 
 /// The `orders-catalog-listener` function: keeps the catalog cache.

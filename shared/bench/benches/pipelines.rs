@@ -30,16 +30,13 @@ use bulkhead::mail::Mailer;
 use bulkhead::mail::outbox::Outbox;
 use bulkhead::store::Table;
 use bulkhead::store::embedded::EmbeddedTable;
-use bulkhead::trigger::{StreamRecord, Trigger};
+use bulkhead::trigger::Trigger;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 const RECORDS: usize = 1_000;
-
-/// A stream event as the Lambda main reads it: each record decoded on its own.
-type StreamBatch = bulkhead::batch::Batch<StreamRecord>;
 
 /// How long the sinks wait before answering: the network and the service, as in AWS.
 #[derive(Clone, Copy)]
@@ -158,16 +155,17 @@ fn triggers(c: &mut Criterion) {
     group.bench_function("floor", |b| {
         b.iter(|| serde_json::from_slice::<Value>(&bytes).unwrap())
     });
-    let embedded = Trigger::new(embedded_bus(), orders::acl::PUBLISHES, orders::acl::acl);
+    // As the orders main builds it (`orders::trigger`).
+    let embedded = Trigger::new(embedded_bus(), orders::acl::PUBLISHES, orders::acl::acl)
+        .reading(orders::acl::IMAGES);
     group.bench_function("trigger/embedded", |b| {
         b.iter(|| {
-            let event: StreamBatch = serde_json::from_slice(&bytes).unwrap();
-            let response = rt.block_on(embedded.handle_batch(event, None));
+            let response = rt.block_on(embedded.handle_payload(&bytes, None)).unwrap();
             assert!(response.batch_item_failures.is_empty());
         })
     });
     let sink = eventbridge_sink(&rt);
-    // As the Lambda main does (`bulkhead::lambda::run_trigger`).
+    // As the Lambda main does (`orders::trigger`, `bulkhead::lambda::run_trigger`).
     let in_flight = std::env::var("PUT_EVENTS_IN_FLIGHT")
         .map_or(bulkhead::trigger::DEFAULT_IN_FLIGHT, |n| n.parse().unwrap());
     let aws = Trigger::new(
@@ -175,13 +173,13 @@ fn triggers(c: &mut Criterion) {
         orders::acl::PUBLISHES,
         orders::acl::acl,
     )
+    .reading(orders::acl::IMAGES)
     .with_in_flight(in_flight);
     for latency in LATENCIES {
         set_latency(latency);
         group.bench_function(format!("trigger/eventbridge/{}", latency.name), |b| {
             b.iter(|| {
-                let event: StreamBatch = serde_json::from_slice(&bytes).unwrap();
-                let response = rt.block_on(aws.handle_batch(event, None));
+                let response = rt.block_on(aws.handle_payload(&bytes, None)).unwrap();
                 assert!(response.batch_item_failures.is_empty());
             })
         });

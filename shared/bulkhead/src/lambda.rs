@@ -1,7 +1,7 @@
 //! Lambda entry points: each `src/bin/<service>-<role>.rs` builds its handler from an
 //! [`AwsHost`](crate::host::AwsHost) and hands it to one of these.
 
-use crate::batch::{Batch, Decode};
+use crate::batch::Batch;
 use crate::listener::Listener;
 use crate::trigger::Trigger;
 pub use lambda_runtime::Error;
@@ -57,9 +57,9 @@ pub async fn run_trigger(trigger: Trigger) -> Result<(), Error> {
         Some(requests) => trigger.with_in_flight(requests),
         None => trigger,
     };
-    run_batches(move |batch, deadline| {
+    run_payloads(move |payload, deadline| {
         let trigger = trigger.clone();
-        async move { trigger.handle_batch(batch, Some(deadline)).await }
+        async move { trigger.handle_payload(&payload, Some(deadline)).await }
     })
     .await
 }
@@ -71,29 +71,28 @@ pub async fn run_listener(listener: Listener) -> Result<(), Error> {
         Some(messages) => listener.with_in_flight(messages),
         None => listener,
     };
-    run_batches(move |batch, _| {
+    run_payloads(move |payload, _| {
         let listener = listener.clone();
-        async move { listener.handle_batch(batch).await }
+        async move { Ok(listener.handle_batch(Batch::from_json(payload)?).await) }
     })
     .await
 }
 
-/// Hands `handle` each invocation's batch, read from the payload as the benchmarks and the
-/// devstack read it ([`Batch::from_json`], see [`OwnPayload`]), with the invocation's
-/// deadline. A payload that is not a batch fails the invocation.
-async fn run_batches<T, R, F>(handle: impl Fn(Batch<T>, Instant) -> F) -> Result<(), Error>
+/// Hands `handle` each invocation's payload, as the Runtime API sent it ([`OwnPayload`]),
+/// with the invocation's deadline. An error (a payload that is not a batch) fails the
+/// invocation.
+async fn run_payloads<R, F>(handle: impl Fn(bytes::Bytes, Instant) -> F) -> Result<(), Error>
 where
-    T: Decode,
     R: serde::Serialize,
-    F: Future<Output = R>,
+    F: Future<Output = crate::Result<R>>,
 {
     let collector = figures();
     let handle = &handle;
     let handler = service_fn(move |event: LambdaEvent<()>| {
         let deadline = deadline_of(&event.context);
         async move {
-            let batch = PAYLOAD.try_with(|payload| Batch::from_json(payload))??;
-            let response = handle(batch, deadline).await;
+            let payload = PAYLOAD.try_with(bytes::Bytes::clone)?;
+            let response = handle(payload, deadline).await?;
             flush(collector);
             Ok::<_, Error>(response)
         }

@@ -10,9 +10,11 @@
 mod change;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+mod image_types;
 mod record;
 
 pub use change::{Change, ChangeKind, Image};
+pub use image_types::ImageTypes;
 pub use record::{StreamData, StreamRecord};
 
 use crate::batch::{Batch, Record};
@@ -110,6 +112,8 @@ pub struct Trigger {
     in_flight: usize,
     /// The function's name, as the label of its figures where one process runs many.
     name: Option<Arc<str>>,
+    /// What the ACL reads images as, if declared: a batch is then read in one pass.
+    images: Option<Arc<dyn image_types::ReadBatch>>,
 }
 
 /// How many `PutEvents` requests a trigger keeps in flight together unless told otherwise:
@@ -128,7 +132,19 @@ impl Trigger {
             retry: Retry::default(),
             in_flight: DEFAULT_IN_FLIGHT,
             name: None,
+            images: None,
         }
+    }
+
+    /// Tells the trigger what its ACL reads images as, so that each image is read once, as
+    /// the batch is read ([`ImageTypes`]).
+    pub fn reading<New, Old>(mut self, images: ImageTypes<New, Old>) -> Self
+    where
+        New: serde::de::DeserializeOwned + Send + 'static,
+        Old: serde::de::DeserializeOwned + Send + 'static,
+    {
+        self.images = Some(Arc::new(images));
+        self
     }
 
     /// Names the function, so that its figures carry the label `function`.
@@ -167,6 +183,21 @@ impl Trigger {
     pub fn with_in_flight(mut self, requests: usize) -> Self {
         self.in_flight = requests.max(1);
         self
+    }
+
+    /// Handles one stream batch as the event source sends it, JSON: read in one pass if the
+    /// trigger knows what its ACL reads images as ([`Trigger::reading`]), else as
+    /// [`Batch::from_json`] reads it. Fails only when the payload is not a batch.
+    pub async fn handle_payload(
+        &self,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<DynamoDbEventResponse> {
+        let batch = match self.images.as_ref().and_then(|images| images.read(payload)) {
+            Some(batch) => batch,
+            None => Batch::from_json(payload)?,
+        };
+        Ok(self.handle_batch(batch, deadline).await)
     }
 
     /// Handles one stream batch and reports the first record that failed, if any: a record
@@ -443,7 +474,31 @@ mod tests {
         })
     }
 
+    /// Runs the trigger on a batch of `items`, read the tolerant way and in one pass
+    /// ([`ImageTypes`]), which must come to the same.
     async fn run(items: Vec<serde_json::Value>) -> (DynamoDbEventResponse, usize) {
+        let records = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| record(i as u32 + 1, item))
+            .collect();
+        run_records(records).await
+    }
+
+    async fn run_records(records: Vec<serde_json::Value>) -> (DynamoDbEventResponse, usize) {
+        let (response, published) = run_reading(records.clone(), false).await;
+        let (once, published_once) = run_reading(records, true).await;
+        assert_eq!(
+            (&response.batch_item_failures, published),
+            (&once.batch_item_failures, published_once)
+        );
+        (response, published)
+    }
+
+    async fn run_reading(
+        records: Vec<serde_json::Value>,
+        in_one_pass: bool,
+    ) -> (DynamoDbEventResponse, usize) {
         let db = Database::open_in_memory().unwrap();
         let rule = Rule {
             name: "all".into(),
@@ -455,17 +510,18 @@ mod tests {
             source: "test",
             types: &["Sized"],
         };
-        let trigger = Trigger::new(bus, publishes, acl);
-        let records: Vec<_> = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| record(i as u32 + 1, item))
-            .collect();
-        let event = Batch::from_json(json!({ "Records": records }).to_string()).unwrap();
+        let mut trigger = Trigger::new(bus, publishes, acl);
+        if in_one_pass {
+            trigger = trigger.reading(ImageTypes::<serde_json::Value, serde_json::Value>::under(
+                "k",
+            ));
+        }
+        let payload = json!({ "Records": records }).to_string();
+        let deadline = Instant::now() + Duration::from_secs(1);
         let response = trigger
-            .handle_batch(event, Some(Instant::now() + Duration::from_secs(1)))
+            .handle_payload(payload.as_bytes(), Some(deadline))
             .await;
-        (response, db.peek("q", 100).unwrap().len())
+        (response.unwrap(), db.peek("q", 100).unwrap().len())
     }
 
     fn failed_at(response: &DynamoDbEventResponse) -> Vec<String> {
@@ -493,6 +549,17 @@ mod tests {
         ])
         .await;
         assert_eq!(failed_at(&response), ["3"]);
+        assert_eq!(published, 2);
+    }
+
+    #[tokio::test]
+    async fn a_record_that_does_not_decode_fails_alone_at_its_place() {
+        let mut records: Vec<_> = (1..=4).map(|i| record(i, json!({"size": 1}))).collect();
+        records[2]["dynamodb"]["Keys"] = json!({});
+        let (response, published) = run_records(records).await;
+        let failures = &response.batch_item_failures;
+        assert_eq!(failures.len(), 1);
+        assert_eq!(failures[0].item_identifier.as_deref(), Some("3"));
         assert_eq!(published, 2);
     }
 

@@ -71,8 +71,8 @@ pub async fn generate(template: &Template, dir: &Path) -> crate::Result<BTreeMap
         );
         let event = json!({ "Records": records });
         let response = trigger
-            .handle_batch(Batch::from_json(event.to_string())?, None)
-            .await;
+            .handle_payload(event.to_string().as_bytes(), None)
+            .await?;
         let expect = json!({ "batchItemFailures": [{ "itemIdentifier": poison }] });
         fixtures.insert(
             function.name.clone(),

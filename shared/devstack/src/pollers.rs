@@ -8,7 +8,6 @@ use crate::infra::{
     ACCOUNT, ChangeFeed, FeedRecord, Infra, QueueSource, REGION, Received, sqs_event,
 };
 use crate::template::{FunctionSpec, QueueMapping, QueueSpec, StreamMapping};
-use bulkhead::batch::Batch;
 use bulkhead::listener::Listener;
 use bulkhead::trigger::Trigger;
 use serde_json::json;
@@ -207,19 +206,22 @@ async fn invoke_trigger(
     records: &[FeedRecord],
 ) -> Option<String> {
     let json = json!({ "Records": records.iter().map(|r| &r.record).collect::<Vec<_>>() });
-    // As Lambda's runtime does: from the JSON text, each record decoded on its own.
-    let batch = match Batch::from_json(json.to_string()) {
-        Ok(batch) => batch,
-        Err(e) => {
-            tracing::error!(function = %function.name, error = %e, "could not build the stream event");
-            return Some(records[0].seq.clone());
-        }
-    };
+    // As Lambda's runtime does: the trigger reads the JSON text, each record on its own.
+    let payload = json.to_string();
     let handler = trigger.clone();
     let deadline = Instant::now() + function.timeout;
     let seqs: Vec<&str> = records.iter().map(|r| r.seq.as_str()).collect();
-    match tokio::spawn(async move { handler.handle_batch(batch, Some(deadline)).await }).await {
-        Ok(response) if mapping.report_item_failures => response
+    let invocation = async move {
+        handler
+            .handle_payload(payload.as_bytes(), Some(deadline))
+            .await
+    };
+    match tokio::spawn(invocation).await {
+        Ok(Err(e)) => {
+            tracing::error!(function = %function.name, error = %e, "the trigger could not read the stream event");
+            Some(records[0].seq.clone())
+        }
+        Ok(Ok(response)) if mapping.report_item_failures => response
             .batch_item_failures
             .iter()
             .map(|f| {

@@ -21,9 +21,17 @@ use std::fmt;
 /// Reads an item's DynamoDB JSON as `T`.
 pub fn from_str<'a, T: Deserialize<'a>>(json: &'a str) -> crate::Result<T> {
     let mut json = serde_json::Deserializer::from_str(json);
-    let value = T::deserialize(ItemText(&mut json))?;
+    let value = read(&mut json)?;
     json.end()?;
     Ok(value)
+}
+
+/// Reads the item's DynamoDB JSON that `deserializer` is at as `T`: an image within a
+/// larger document, read where it stands ([`crate::trigger::ImageTypes`]).
+pub fn read<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    T::deserialize(ItemText(deserializer))
 }
 
 /// The type of an attribute value: the one key of its object.

@@ -8,8 +8,10 @@ use super::StreamRecord;
 use crate::store::{Item, Key, item_json};
 use crate::{Error, Result};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::any::Any;
+use std::cell::Cell;
+use std::fmt;
 
 /// What a stream record says happened to an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,33 +21,66 @@ pub enum ChangeKind {
     Remove,
 }
 
-/// An item's image in a stream record: its DynamoDB JSON, a map read on demand.
-#[derive(Clone, Debug, Serialize)]
-#[serde(transparent)]
-pub struct Image(Box<RawValue>);
+/// An item's image in a stream record: its DynamoDB JSON, read on demand; or, where the
+/// trigger knows the type its ACL reads the image as ([`super::ImageTypes`]), that value,
+/// read as the batch was read, and handed over by the first read.
+pub struct Image(Form);
+
+enum Form {
+    Text(Box<RawValue>),
+    Read(Cell<Option<Box<dyn Any + Send>>>),
+}
 
 impl Image {
     /// An image from its DynamoDB JSON, which must be a map.
     pub fn from_json(json: Box<RawValue>) -> std::result::Result<Image, String> {
         match json.get().starts_with('{') {
-            true => Ok(Image(json)),
+            true => Ok(Image(Form::Text(json))),
             false => Err("an image is a map of attributes".into()),
         }
     }
 
     /// The image of an item, as a stream record would hold it.
     pub fn of(item: &Item) -> Result<Image> {
-        Ok(Image(serde_json::value::to_raw_value(item)?))
+        Ok(Image(Form::Text(serde_json::value::to_raw_value(item)?)))
     }
 
-    /// The image read as `T`, with the rules of [`crate::store::from_item`].
-    pub fn read<'a, T: Deserialize<'a>>(&'a self) -> Result<T> {
-        item_json::from_str(self.0.get())
+    /// An image already read as its ACL's type.
+    pub(super) fn read_as<T: Send + 'static>(value: T) -> Image {
+        Image(Form::Read(Cell::new(Some(Box::new(value)))))
+    }
+
+    /// The image read as `T`, with the rules of [`crate::store::from_item`]. An image the
+    /// trigger read already is handed over once, and only as the type it was read as.
+    pub fn read<T: DeserializeOwned + 'static>(&self) -> Result<T> {
+        match &self.0 {
+            Form::Text(json) => item_json::from_str(json.get()),
+            Form::Read(value) => match value.take().map(|value| value.downcast::<T>()) {
+                Some(Ok(value)) => Ok(*value),
+                Some(Err(other)) => {
+                    value.set(Some(other));
+                    Err(Error::Malformed(format!(
+                        "this image was read as the trigger's ImageTypes say, not as {}",
+                        std::any::type_name::<T>()
+                    )))
+                }
+                None => Err(Error::Malformed("this image was read already".into())),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for Image {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Form::Text(json) => f.debug_tuple("Image").field(json).finish(),
+            Form::Read(_) => f.write_str("Image(read)"),
+        }
     }
 }
 
 /// A decoded stream record: the item's key, and its images before and after.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Change {
     pub kind: ChangeKind,
     pub key: Key,
@@ -90,16 +125,16 @@ impl Change {
         &self.key.pk
     }
 
-    pub fn new_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+    pub fn new_as<T: DeserializeOwned + 'static>(&self) -> Result<Option<T>> {
         self.new.as_ref().map(Image::read).transpose()
     }
 
-    pub fn old_as<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+    pub fn old_as<T: DeserializeOwned + 'static>(&self) -> Result<Option<T>> {
         self.old.as_ref().map(Image::read).transpose()
     }
 
     /// The old and new images read as `T`.
-    pub fn images_as<T: DeserializeOwned>(&self) -> Result<(Option<T>, Option<T>)> {
+    pub fn images_as<T: DeserializeOwned + 'static>(&self) -> Result<(Option<T>, Option<T>)> {
         Ok((self.old_as()?, self.new_as()?))
     }
 }

@@ -163,7 +163,7 @@ struct RecordFields {
 
 #[derive(Deserialize)]
 #[serde(field_identifier)]
-enum RecordKey {
+pub(super) enum RecordKey {
     #[serde(rename = "eventName")]
     EventName,
     #[serde(rename = "dynamodb")]
@@ -229,7 +229,7 @@ struct DataFields {
 
 #[derive(Deserialize)]
 #[serde(field_identifier)]
-enum DataKey {
+pub(super) enum DataKey {
     Keys,
     NewImage,
     OldImage,
