@@ -44,7 +44,10 @@ class RuntimeApi:
                     api.first_next_at = time.monotonic()
                 if api.served:
                     api.done.wait(60)
-                    return self.send_error(410)
+                    try:
+                        return self.send_error(410)
+                    except (BrokenPipeError, ConnectionResetError):
+                        return  # the function was stopped once it had answered
                 api.served = True
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

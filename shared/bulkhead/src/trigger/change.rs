@@ -1,8 +1,10 @@
 //! A change of one item, as a DynamoDB stream record reports it.
 //!
-//! The record is read only as far as the trigger needs. Its images stay the record's
-//! DynamoDB JSON text until the ACL reads them as its own types, in one pass
-//! ([`crate::store::item_json`]): no attribute maps are built, copied or dropped.
+//! The record is read only as far as the trigger needs. Its images are read straight into
+//! the ACL's own types ([`crate::store::item_json`]): no attribute maps are built, copied or
+//! dropped. Where the trigger knows those types ([`super::ImageTypes`]) they are read as the
+//! batch is read; elsewhere they stay the record's DynamoDB JSON text until the ACL reads
+//! them.
 
 use super::StreamRecord;
 use crate::store::{Item, Key, item_json};
