@@ -92,9 +92,9 @@ where
         let deadline = deadline_of(&event.context);
         async move {
             let payload = PAYLOAD.try_with(bytes::Bytes::clone)?;
-            let response = handle(payload, deadline).await?;
+            let response = handle(payload, deadline).await;
             flush(collector);
-            Ok::<_, Error>(response)
+            Ok::<_, Error>(response?)
         }
     });
     Runtime::new(handler)

@@ -14,7 +14,7 @@ mod image_types;
 mod record;
 
 pub use change::{Change, ChangeKind, Image};
-pub use image_types::ImageTypes;
+pub use image_types::{ImageType, ImageTypes};
 pub use record::{StreamData, StreamRecord};
 
 use crate::batch::{Batch, Record};
@@ -39,24 +39,47 @@ pub type History = Vec<Item>;
 /// producer gives its consumers' tests and the Lambda fixtures real examples.
 pub type Samples = fn() -> Result<Vec<History>>;
 
-/// The events `acl` publishes as each history's items are written in turn.
+/// The events `acl` publishes as each history's items are written in turn, each change
+/// read from its stream record as text.
 pub fn events_of(acl: Acl, histories: &[History]) -> Result<Vec<PublicEvent>> {
-    let mut events = vec![];
+    events_in(acl, Batch::from_json(stream_of(histories)?)?)
+}
+
+/// The stream batch of each history's items written in turn, as Lambda would deliver it.
+fn stream_of(histories: &[History]) -> Result<String> {
+    let mut records = vec![];
     for history in histories {
         let mut old: Option<&Item> = None;
         for new in history {
-            let change = Change {
-                kind: match old {
-                    None => ChangeKind::Insert,
-                    Some(_) => ChangeKind::Modify,
-                },
-                key: crate::store::Key::of(new)?,
-                old: old.replace(new).map(Image::of).transpose()?,
-                new: Some(Image::of(new)?),
+            let mut data = serde_json::json!({
+                "Keys": crate::store::Key::of(new)?.to_item(),
+                "NewImage": new,
+                "SequenceNumber": records.len().to_string(),
+            });
+            let event_name = match old.replace(new) {
+                Some(old) => {
+                    data["OldImage"] = serde_json::to_value(old)?;
+                    "MODIFY"
+                }
+                None => "INSERT",
             };
-            if let Some(event) = acl(change)? {
-                events.push(event.parsed()?);
-            }
+            records.push(serde_json::json!({ "eventName": event_name, "dynamodb": data }));
+        }
+    }
+    Ok(serde_json::json!({ "Records": records }).to_string())
+}
+
+/// The events `acl` makes of a batch whose records all decode.
+fn events_in(acl: Acl, batch: Batch<StreamRecord>) -> Result<Vec<PublicEvent>> {
+    let mut events = vec![];
+    for record in batch.records {
+        let Record::Decoded(mut record) = record else {
+            return Err(Error::Malformed(
+                "a sample's stream record did not decode".into(),
+            ));
+        };
+        if let Some(event) = acl(Change::take_from(&mut record)?)? {
+            events.push(event.parsed()?);
         }
     }
     Ok(events)
@@ -138,11 +161,7 @@ impl Trigger {
 
     /// Tells the trigger what its ACL reads images as, so that each image is read once, as
     /// the batch is read ([`ImageTypes`]).
-    pub fn reading<New, Old>(mut self, images: ImageTypes<New, Old>) -> Self
-    where
-        New: serde::de::DeserializeOwned + Send + 'static,
-        Old: serde::de::DeserializeOwned + Send + 'static,
-    {
+    pub fn reading<New: ImageType, Old: ImageType>(mut self, images: ImageTypes<New, Old>) -> Self {
         self.images = Some(Arc::new(images));
         self
     }
@@ -169,9 +188,21 @@ impl Trigger {
         self.samples.map_or(Ok(vec![]), |samples| samples())
     }
 
-    /// What this trigger's ACL makes of the sample histories.
+    /// What this trigger's ACL makes of the sample histories, read as the trigger reads a
+    /// batch: in one pass, as its ACL's image types say, if it was told them
+    /// ([`Trigger::reading`]), which the samples must then bear out.
     pub fn sample_events(&self) -> Result<Vec<PublicEvent>> {
-        events_of(self.acl, &self.sample_histories()?)
+        let stream = stream_of(&self.sample_histories()?)?;
+        let batch = match &self.images {
+            Some(images) => images.read(stream.as_bytes()).ok_or_else(|| {
+                let source = self.publishes.source;
+                Error::Malformed(format!(
+                    "{source}'s samples do not read as its ImageTypes say"
+                ))
+            })?,
+            None => Batch::from_json(stream)?,
+        };
+        events_in(self.acl, batch)
     }
 
     pub fn with_retry(mut self, retry: Retry) -> Self {
@@ -550,6 +581,39 @@ mod tests {
         .await;
         assert_eq!(failed_at(&response), ["3"]);
         assert_eq!(published, 2);
+    }
+
+    #[test]
+    fn sample_events_are_read_as_the_trigger_reads_a_batch() {
+        fn samples() -> Result<Vec<History>> {
+            let item = |size: u64| to_item(&json!({"pk": "k1", "sk": "#", "size": size}));
+            Ok(vec![vec![item(1)?, item(2)?]])
+        }
+        #[derive(serde::Deserialize)]
+        struct Weighed {
+            _weight: u64,
+        }
+        let bus =
+            Arc::new(EmbeddedBus::new(Database::open_in_memory().unwrap(), &[], vec![]).unwrap());
+        let publishes = EventSet {
+            source: "test",
+            types: &["Sized"],
+        };
+        let trigger = Trigger::new(bus, publishes, acl).with_samples(samples);
+        let as_text = trigger.sample_events().unwrap();
+        assert_eq!(as_text.len(), 2);
+        let as_values =
+            trigger
+                .clone()
+                .reading(ImageTypes::<serde_json::Value, serde_json::Value>::under(
+                    "k",
+                ));
+        assert_eq!(as_values.sample_events().unwrap(), as_text);
+        let as_weighed = trigger.reading(ImageTypes::<Weighed, Weighed>::under("k"));
+        assert!(
+            as_weighed.sample_events().is_err(),
+            "the samples do not bear the declaration out"
+        );
     }
 
     #[tokio::test]

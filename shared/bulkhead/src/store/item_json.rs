@@ -129,8 +129,9 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for ItemText<D> {
         self.0.deserialize_map(Variant(visitor))
     }
 
+    /// Passed over, but still only as a map: an item is one.
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        self.0.deserialize_ignored_any(visitor)
+        self.0.deserialize_map(visitor)
     }
 
     all_to_any_but_option_and_newtype!();

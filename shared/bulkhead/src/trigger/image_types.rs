@@ -40,16 +40,17 @@ impl<New, Old> ImageTypes<New, Old> {
     }
 }
 
+/// A type an ACL reads an image as: read as the batch is read, then handed to the ACL.
+pub trait ImageType: DeserializeOwned + Send + 'static {}
+
+impl<T: DeserializeOwned + Send + 'static> ImageType for T {}
+
 /// Reads a batch in one pass, or gives up (`None`) and leaves it to the tolerant reading.
 pub(super) trait ReadBatch: Send + Sync {
     fn read(&self, payload: &[u8]) -> Option<Batch<StreamRecord>>;
 }
 
-impl<New, Old> ReadBatch for ImageTypes<New, Old>
-where
-    New: DeserializeOwned + Send + 'static,
-    Old: DeserializeOwned + Send + 'static,
-{
+impl<New: ImageType, Old: ImageType> ReadBatch for ImageTypes<New, Old> {
     fn read(&self, payload: &[u8]) -> Option<Batch<StreamRecord>> {
         // Checked as UTF-8 once, not string by string: an order's images hold about 150.
         let mut json = serde_json::Deserializer::from_str(std::str::from_utf8(payload).ok()?);
@@ -70,11 +71,7 @@ enum BatchKey {
     Other,
 }
 
-impl<'de, New, Old> Visitor<'de> for Records<'_, New, Old>
-where
-    New: DeserializeOwned + Send + 'static,
-    Old: DeserializeOwned + Send + 'static,
-{
+impl<'de, New: ImageType, Old: ImageType> Visitor<'de> for Records<'_, New, Old> {
     type Value = Vec<Record<StreamRecord>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -85,6 +82,9 @@ where
         let mut records = None;
         while let Some(key) = map.next_key()? {
             match key {
+                BatchKey::Records if records.is_some() => {
+                    return Err(A::Error::duplicate_field("Records"));
+                }
                 BatchKey::Records => records = Some(map.next_value_seed(RecordList(self.0))?),
                 BatchKey::Other => drop(map.next_value::<IgnoredAny>()?),
             }
@@ -96,11 +96,7 @@ where
 /// The `Records` array.
 struct RecordList<'a, New, Old>(&'a ImageTypes<New, Old>);
 
-impl<'de, New, Old> DeserializeSeed<'de> for RecordList<'_, New, Old>
-where
-    New: DeserializeOwned + Send + 'static,
-    Old: DeserializeOwned + Send + 'static,
-{
+impl<'de, New: ImageType, Old: ImageType> DeserializeSeed<'de> for RecordList<'_, New, Old> {
     type Value = Vec<Record<StreamRecord>>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -108,11 +104,7 @@ where
     }
 }
 
-impl<'de, New, Old> Visitor<'de> for RecordList<'_, New, Old>
-where
-    New: DeserializeOwned + Send + 'static,
-    Old: DeserializeOwned + Send + 'static,
-{
+impl<'de, New: ImageType, Old: ImageType> Visitor<'de> for RecordList<'_, New, Old> {
     type Value = Vec<Record<StreamRecord>>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -121,128 +113,100 @@ where
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut records = vec![];
-        while let Some(record) = seq.next_element_seed(Data(self.0, Part::Record))? {
-            records.push(Record::Decoded(record.into_record()?));
+        while let Some(record) = seq.next_element_seed(RecordOf(self.0))? {
+            records.push(Record::Decoded(record));
         }
         Ok(records)
     }
 }
 
-/// Which map a [`Data`] reads: a record, or its `dynamodb` part.
-#[derive(Clone, Copy)]
-enum Part {
-    Record,
-    Dynamodb,
-}
+/// One record: its `eventName` and its `dynamodb` part.
+struct RecordOf<'a, New, Old>(&'a ImageTypes<New, Old>);
 
-/// A record's fields as read so far: the record's own and those of its `dynamodb` part.
-#[derive(Default)]
-struct Fields {
-    event_name: Option<String>,
-    dynamodb: Option<Box<Fields>>,
-    keys: Option<Key>,
-    new_image: Option<Image>,
-    old_image: Option<Image>,
-    sequence_number: Option<String>,
-    created: Option<f64>,
-}
+impl<'de, New: ImageType, Old: ImageType> DeserializeSeed<'de> for RecordOf<'_, New, Old> {
+    type Value = StreamRecord;
 
-impl Fields {
-    fn into_record<E: serde::de::Error>(self) -> Result<StreamRecord, E> {
-        let data = *self.dynamodb.ok_or_else(|| E::missing_field("dynamodb"))?;
-        Ok(StreamRecord {
-            event_name: self
-                .event_name
-                .ok_or_else(|| E::missing_field("eventName"))?,
-            dynamodb: StreamData {
-                keys: data.keys.ok_or_else(|| E::missing_field("Keys"))?,
-                new_image: data.new_image,
-                old_image: data.old_image,
-                sequence_number: data.sequence_number,
-                approximate_creation_date_time: data.created,
-            },
-        })
-    }
-}
-
-/// A record, or its `dynamodb` part.
-struct Data<'a, New, Old>(&'a ImageTypes<New, Old>, Part);
-
-impl<'de, New, Old> DeserializeSeed<'de> for Data<'_, New, Old>
-where
-    New: DeserializeOwned + Send + 'static,
-    Old: DeserializeOwned + Send + 'static,
-{
-    type Value = Fields;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Fields, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<StreamRecord, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de, New, Old> Visitor<'de> for Data<'_, New, Old>
-where
-    New: DeserializeOwned + Send + 'static,
-    Old: DeserializeOwned + Send + 'static,
-{
-    type Value = Fields;
+impl<'de, New: ImageType, Old: ImageType> Visitor<'de> for RecordOf<'_, New, Old> {
+    type Value = StreamRecord;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a stream record")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields, A::Error> {
-        let mut fields = Fields::default();
-        match self.1 {
-            Part::Record => {
-                while let Some(key) = map.next_key()? {
-                    match key {
-                        RecordKey::EventName => fields.event_name = Some(map.next_value()?),
-                        RecordKey::Dynamodb => {
-                            let data = map.next_value_seed(Data(self.0, Part::Dynamodb))?;
-                            fields.dynamodb = Some(Box::new(data));
-                        }
-                        RecordKey::Other => drop(map.next_value::<IgnoredAny>()?),
-                    }
-                }
-            }
-            Part::Dynamodb => {
-                while let Some(key) = map.next_key()? {
-                    match key {
-                        DataKey::Keys => {
-                            fields.keys = Some(map.next_value_seed(AsItem(PhantomData))?)
-                        }
-                        DataKey::NewImage => {
-                            fields.new_image = self.image::<New, A>(&fields.keys, &mut map)?
-                        }
-                        DataKey::OldImage => {
-                            fields.old_image = self.image::<Old, A>(&fields.keys, &mut map)?
-                        }
-                        DataKey::SequenceNumber => fields.sequence_number = map.next_value()?,
-                        DataKey::ApproximateCreationDateTime => {
-                            fields.created = map.next_value()?
-                        }
-                        DataKey::Other => drop(map.next_value::<IgnoredAny>()?),
-                    }
-                }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StreamRecord, A::Error> {
+        let (mut event_name, mut dynamodb) = (None, None);
+        while let Some(key) = map.next_key()? {
+            match key {
+                RecordKey::EventName => event_name = Some(map.next_value()?),
+                RecordKey::Dynamodb => dynamodb = Some(map.next_value_seed(DataOf(self.0))?),
+                RecordKey::Other => drop(map.next_value::<IgnoredAny>()?),
             }
         }
-        Ok(fields)
+        Ok(StreamRecord {
+            event_name: event_name.ok_or_else(|| A::Error::missing_field("eventName"))?,
+            dynamodb: dynamodb.ok_or_else(|| A::Error::missing_field("dynamodb"))?,
+        })
     }
 }
 
-impl<New, Old> Data<'_, New, Old> {
+/// A record's `dynamodb` part: the item's key, its images, the sequence number and time.
+struct DataOf<'a, New, Old>(&'a ImageTypes<New, Old>);
+
+impl<'de, New: ImageType, Old: ImageType> DeserializeSeed<'de> for DataOf<'_, New, Old> {
+    type Value = StreamData;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<StreamData, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, New: ImageType, Old: ImageType> Visitor<'de> for DataOf<'_, New, Old> {
+    type Value = StreamData;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("the dynamodb part of a stream record")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StreamData, A::Error> {
+        let mut keys: Option<Key> = None;
+        let (mut new_image, mut old_image) = (None, None);
+        let (mut sequence_number, mut created) = (None, None);
+        while let Some(field) = map.next_key()? {
+            match field {
+                // A second `Keys` could change which of the images the ACL reads.
+                DataKey::Keys if keys.is_some() => return Err(A::Error::duplicate_field("Keys")),
+                DataKey::Keys => keys = Some(map.next_value_seed(AsItem(PhantomData))?),
+                DataKey::NewImage => new_image = self.image::<New, A>(keys.as_ref(), &mut map)?,
+                DataKey::OldImage => old_image = self.image::<Old, A>(keys.as_ref(), &mut map)?,
+                DataKey::SequenceNumber => sequence_number = map.next_value()?,
+                DataKey::ApproximateCreationDateTime => created = map.next_value()?,
+                DataKey::Other => drop(map.next_value::<IgnoredAny>()?),
+            }
+        }
+        Ok(StreamData {
+            keys: keys.ok_or_else(|| A::Error::missing_field("Keys"))?,
+            new_image,
+            old_image,
+            sequence_number,
+            approximate_creation_date_time: created,
+        })
+    }
+}
+
+impl<New, Old> DataOf<'_, New, Old> {
     /// The image that `map` is at: read as `T` if the item's key, read before it, is one the
     /// ACL reads; else kept as text, as the tolerant reading keeps it.
-    fn image<'de, T, A>(&self, keys: &Option<Key>, map: &mut A) -> Result<Option<Image>, A::Error>
-    where
-        T: DeserializeOwned + Send + 'static,
-        A: MapAccess<'de>,
-    {
-        if keys
-            .as_ref()
-            .is_some_and(|k| k.pk.starts_with(self.0.prefix))
-        {
+    fn image<'de, T: ImageType, A: MapAccess<'de>>(
+        &self,
+        keys: Option<&Key>,
+        map: &mut A,
+    ) -> Result<Option<Image>, A::Error> {
+        if keys.is_some_and(|k| k.pk.starts_with(self.0.prefix)) {
             let value: T = map.next_value_seed(AsItem(PhantomData))?;
             return Ok(Some(Image::read_as(value)));
         }
@@ -369,5 +333,39 @@ mod tests {
         }
         let payload = json!({"Records": [good]}).to_string();
         assert!(THINGS.read(payload.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn repeated_fields_that_could_change_what_is_read_make_it_give_up() {
+        let good = record("1", "INSERT", "T#1", None, Some(1)).to_string();
+        let twice = format!(r#"{{"Records": [{good}], "Records": [{good}]}}"#);
+        let keys = r##""Keys":{"pk":{"S":"OTHER#1"},"sk":{"S":"#"}},"SequenceNumber""##;
+        let rekeyed = format!(
+            r#"{{"Records": [{}]}}"#,
+            good.replace(r#""SequenceNumber""#, keys)
+        );
+        assert!(
+            rekeyed.find("NewImage") < rekeyed.find("OTHER#1"),
+            "{rekeyed}"
+        );
+        for payload in [twice, rekeyed] {
+            assert!(THINGS.read(payload.as_bytes()).is_none(), "{payload}");
+        }
+    }
+
+    #[test]
+    fn an_image_passed_over_is_still_a_map() {
+        let passed_over: ImageTypes<Thing, IgnoredAny> = ImageTypes::under("T#");
+        let mut change = record("1", "MODIFY", "T#1", Some(1), Some(2));
+        assert!(
+            passed_over
+                .read(json!({"Records": [change]}).to_string().as_bytes())
+                .is_some()
+        );
+        for image in [json!(null), json!("text")] {
+            change["dynamodb"]["OldImage"] = image;
+            let payload = json!({"Records": [change]}).to_string();
+            assert!(passed_over.read(payload.as_bytes()).is_none(), "{payload}");
+        }
     }
 }
