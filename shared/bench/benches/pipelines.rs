@@ -105,18 +105,17 @@ fn embedded_bus() -> Arc<dyn Bus> {
 fn eventbridge_sink(rt: &tokio::runtime::Runtime) -> String {
     async fn put_events(body: axum::body::Bytes) -> axum::response::Response {
         wait(&PUT_EVENTS_MS).await;
-        // Only the entries are counted, each skipped unread: the sink's CPU is AWS's, not
-        // the trigger's, and it shares this machine's cores.
-        #[derive(serde::Deserialize)]
-        struct Request {
-            #[serde(rename = "Entries")]
-            entries: Vec<serde::de::IgnoredAny>,
-        }
-        let count = serde_json::from_slice::<Request>(&body).map_or(0, |r| r.entries.len());
-        let entries: Vec<Value> = (0..count)
-            .map(|i| json!({ "EventId": format!("e-{i}") }))
+        // The entries are only counted, by the key each begins with (a detail's quotes are
+        // escaped in the body, so no detail holds it), and the answer is written as text:
+        // the sink's CPU is AWS's, not the trigger's, and it shares this machine's cores.
+        let count = memchr::memmem::find_iter(&body, br#"{"EventBusName":"#).count();
+        let entries: Vec<String> = (0..count)
+            .map(|i| format!(r#"{{"EventId":"e-{i}"}}"#))
             .collect();
-        let answer = json!({ "FailedEntryCount": 0, "Entries": entries }).to_string();
+        let answer = format!(
+            r#"{{"FailedEntryCount":0,"Entries":[{}]}}"#,
+            entries.join(",")
+        );
         axum::response::IntoResponse::into_response((
             [("content-type", "application/x-amz-json-1.1")],
             answer,
