@@ -75,7 +75,7 @@ pub fn samples() -> bulkhead::Result<Vec<History>> {
     .collect()
 }
 
-/// What [`describe`] reads of the order before a change: the rest of its image is passed
+/// What `describe` reads of the order before a change: the rest of its image is passed
 /// over, not read into strings (half the records are changes, with two images each).
 #[derive(serde::Deserialize)]
 pub struct Before {

@@ -2,7 +2,7 @@
 //!
 //! A Lambda function takes its configuration from the environment Lambda gives it
 //! ([`from_lambda_env`]). Other processes (the devstack against AWS, tests, benchmarks) use
-//! `aws-config`'s whole chain of sources ([`defaults`]). Both use one HTTP client ([`https`])
+//! `aws-config`'s whole chain of sources ([`defaults`]). Both use one HTTP client (`https`)
 //! and one timeout.
 
 use crate::{Error, Result};

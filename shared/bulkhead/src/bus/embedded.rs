@@ -1,7 +1,7 @@
 //! The bus port on the embedded database: rules match with `quamina`, which implements
 //! EventBridge patterns, and matched events go to their target queues in one transaction.
 //!
-//! What the bus delivers to lives beside it: [`queues`] (SQS's messages, visibility and
+//! What the bus delivers to lives beside it: `queues` (SQS's messages, visibility and
 //! redrive) and [`archive`] (every accepted event).
 
 pub mod archive;

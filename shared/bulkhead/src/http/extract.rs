@@ -55,7 +55,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 /// Parses JSON: 400 for bytes that are not JSON, 422 for JSON that does not fit `T`,
-/// including an array where `T` has an object (see [`Strict`]).
+/// including an array where `T` has an object (see `Strict`).
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, Problem> {
     let value: Value = serde_json::from_slice(raw).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => Problem::unprocessable("invalid-body", e.to_string()),

@@ -2,7 +2,7 @@
 //! DynamoDB stream holds it, and where each stream consumer has got to.
 //!
 //! A table write appends its change record here in the write's own transaction
-//! ([`append`], called by the table side in `store/embedded/items.rs`), so the feed is
+//! (`append`, called by the table side in `store/embedded/items.rs`), so the feed is
 //! exactly the sequence of committed writes. The devstack's stream pollers read it from
 //! their checkpoints and hand the records to triggers.
 
